@@ -1,0 +1,1 @@
+"""One module per `ternkws` subcommand; each defines `configure(parser)` and `run(args) -> int`."""
