@@ -1,0 +1,51 @@
+"""`ternkws infer`: golden int8 prediction (keyword, confidence, float-vs-int8 agreement) per WAV clip."""
+
+import json
+
+
+def configure(parser):
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips")
+    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per run")
+
+
+def describe(model):
+    kind = "TRAINED" if model.trained else "RANDOM-WEIGHTS PLACEHOLDER (predictions meaningless)"
+    return (f"model {model.path} [{kind}] id {model.model_id}: {model.topology.name} "
+            f"{model.topology.mixer} 1x1, density {model.topology.density:.3f}; "
+            f"{model.meta.get('description', '')}")
+
+
+def run(args):
+    from golden.checkpoint import load
+    from golden.pipeline import predict_wav
+    from ternkws.errors import UserError
+
+    model = load(args.model)
+    results, failed = [], 0
+    if not args.json:
+        print(describe(model))
+    for path in args.wavs:
+        try:
+            p = predict_wav(model, path)
+        except UserError as e:
+            failed += 1
+            results.append({"file": path, "error": str(e)})
+            if not args.json:
+                print(f"{path}: error: {e}")
+            continue
+        results.append({"file": path, "class": p.label, "confidence": round(p.confidence, 4),
+                        "float_class": p.label_float, "agree": p.agree,
+                        "logits_int8": [int(v) for v in p.logits_int]})
+        if not args.json:
+            print(f"{path}: {p.label:8s} confidence {p.confidence:.3f}  float: {p.label_float:8s} "
+                  f"{'agree' if p.agree else 'DISAGREE'}")
+    if args.json:
+        print(json.dumps({"model": str(model.path), "model_id": model.model_id, "trained": model.trained,
+                          "clips": results}, indent=1))
+    elif len(args.wavs) > 1:
+        ok = [r for r in results if "error" not in r]
+        agree = sum(r["agree"] for r in ok)
+        print(f"{len(ok)} clip(s) classified, float and int8 agree on {agree}/{len(ok)}"
+              + (f", {failed} failed" if failed else ""))
+    return 1 if failed else 0
