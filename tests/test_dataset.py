@@ -1,0 +1,245 @@
+"""golden/dataset.py and `ternkws dataset`: layout, format, determinism, speaker-held-out splits."""
+
+import csv
+import shutil
+import wave
+
+import numpy as np
+import pytest
+
+from golden import dataset
+from golden.audio import read_wav
+from golden.data import list_examples, summarize
+from golden.labels import KEYWORDS, LABELS
+from ternkws.cli import main
+from ternkws.errors import UserError
+
+TOOLS = ("sox", "flite", "festival", "espeak-ng")
+MISSING = [t for t in TOOLS if shutil.which(t) is None]
+needs_tools = pytest.mark.skipif(
+    bool(MISSING), reason=f"speech tools not installed ({', '.join(MISSING)}); install with "
+                          f"apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts "
+                          f"festlex-cmu festlex-poslex sox libsox-fmt-all")
+
+PER_CLASS = 3
+
+
+def read_manifest(root):
+    with open(root / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def tree_bytes(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """Seed 0 with 2 workers through the CLI, seed 0 with 1 worker, seed 1 with 2 workers."""
+    if MISSING:
+        pytest.skip(f"speech tools not installed: {', '.join(MISSING)}")
+    base = tmp_path_factory.mktemp("synth")
+    a, b, c = base / "a", base / "b", base / "c"
+    assert main(["dataset", "--out", str(a), "--per-class", str(PER_CLASS), "--seed", "0",
+                 "--jobs", "2", "--quiet"]) == 0
+    dataset.generate(b, per_class=PER_CLASS, seed=0, jobs=1, progress=False)
+    dataset.generate(c, per_class=PER_CLASS, seed=1, jobs=2, progress=False)
+    return a, b, c
+
+
+# ------------------------------------------------------------------------------ generated dataset
+
+@needs_tools
+def test_layout_and_manifest(generated):
+    root = generated[0]
+    rows = read_manifest(root)
+    assert len(rows) == PER_CLASS * len(LABELS)
+    assert set(dataset.MANIFEST_COLUMNS) >= {"file", "label", "voice", "speaker", "split", "augment"}
+    assert list(rows[0]) == list(dataset.MANIFEST_COLUMNS)
+    wavs = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.wav"))
+    assert wavs == sorted(r["file"] for r in rows)
+    for r in rows:
+        assert r["file"].startswith(r["label"] + "/")
+        assert r["split"] in ("train", "val", "test")
+        assert r["augment"]
+        if r["label"] in KEYWORDS:
+            assert r["word"] == r["label"]
+        elif r["label"] == "unknown":
+            assert r["word"] in dataset.UNKNOWN_WORDS and r["word"] not in KEYWORDS
+        else:
+            assert r["word"] == "" and r["voice"] == "sox:noise"
+
+
+@needs_tools
+def test_every_clip_is_one_second_16k_mono_16bit(generated):
+    for p in generated[0].rglob("*.wav"):
+        with wave.open(str(p), "rb") as w:
+            assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == \
+                   (1, 2, 16000, 16000), p
+
+
+@needs_tools
+def test_speech_clips_hold_speech(generated):
+    """The loudest 10-ms frame stands well above the quietest (the word over its noise floor)."""
+    root = generated[0]
+    for r in read_manifest(root):
+        if r["label"] == "silence":
+            continue
+        x = read_wav(root / r["file"]).astype(np.float64)
+        energy = (x.reshape(100, 160) ** 2).mean(axis=1)
+        assert energy.max() > 1e-6, r
+        assert energy.max() > 10 * np.median(energy), r
+
+
+@needs_tools
+def test_same_seed_same_bytes_whatever_the_workers(generated):
+    a, b, _ = generated
+    assert tree_bytes(a) == tree_bytes(b)
+
+
+@needs_tools
+def test_other_seed_other_clips(generated):
+    a, _, c = generated
+    ta, tc = tree_bytes(a), tree_bytes(c)
+    assert ta["manifest.csv"] != tc["manifest.csv"]
+    wa = [v for k, v in sorted(ta.items()) if k.endswith(".wav")]
+    wc = [v for k, v in sorted(tc.items()) if k.endswith(".wav")]
+    assert len(wa) == len(wc)
+    assert sum(x != y for x, y in zip(wa, wc)) == len(wa)
+
+
+@needs_tools
+def test_splits_are_speaker_disjoint_and_complete(generated):
+    rows = read_manifest(generated[0])
+    speakers = {s: {r["speaker"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
+    assert not speakers["train"] & speakers["val"]
+    assert not speakers["train"] & speakers["test"]
+    assert not speakers["val"] & speakers["test"]
+    for s in ("train", "val", "test"):
+        assert {r["label"] for r in rows if r["split"] == s} == set(LABELS), s
+    assert {r["speaker"] for r in rows if r["split"] == "test" and r["voice"].startswith("flite")} \
+        <= {"rms"}
+
+
+@needs_tools
+def test_no_clip_uses_the_reserved_voice(generated):
+    for root in generated:
+        for r in read_manifest(root):
+            assert "ked" not in r["voice"] and "ked" not in r["speaker"]
+
+
+@needs_tools
+def test_loader_reads_the_generated_dataset(generated):
+    root = generated[0]
+    assert len(list_examples(root)) == PER_CLASS * len(LABELS)
+    test = list_examples(root, "test")
+    assert summarize(test) == {label: 1 for label in LABELS}
+    x = test[0].audio()
+    assert x.dtype == np.float32 and x.shape == (16000,)
+
+
+@needs_tools
+def test_existing_output_needs_force(generated, tmp_path, capsys):
+    out = tmp_path / "d"
+    shutil.copytree(generated[0], out)
+    assert main(["dataset", "--out", str(out), "--per-class", "1", "--quiet"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["dataset", "--out", str(out), "--per-class", "1", "--quiet", "--sources", "flite",
+                 "--force"]) == 0
+    printed = capsys.readouterr().out
+    assert "total" in printed and "test speakers" in printed
+    assert len(read_manifest(out)) == len(LABELS)
+    assert len(list(out.rglob("*.wav"))) == len(LABELS)     # the old clips are gone
+
+
+@needs_tools
+def test_festival_batch_synthesizes_both_voices(tmp_path):
+    for voice in [v for v in dataset.NATURAL_VOICES if v.engine == "festival"]:
+        bases = [dataset.Base(voice, "yes", (1.0, ".")), dataset.Base(voice, "backward", (1.15, "?"))]
+        got = dataset._synth_festival((bases, str(tmp_path)))
+        assert [k for k, _ in got] == [b.key for b in bases]
+        short, long = [d for _, d in got]
+        assert 0.2 < short < long < 1.5, (voice, got)
+
+
+# ------------------------------------------------------------------------ plan and configuration
+
+def test_voices_and_splits_are_consistent():
+    names = [v.name for v in dataset.ALL_VOICES]
+    assert len(names) == len(set(names))
+    assert not [n for n in names if "ked" in n]
+    assert {v.speaker for v in dataset.ALL_VOICES} == set(dataset.SPLIT_OF_SPEAKER)
+    natural = {s: {v.speaker for v in dataset.NATURAL_VOICES if dataset.SPLIT_OF_SPEAKER[v.speaker] == s}
+               for s in ("train", "val", "test")}
+    assert natural == {"train": {"kal", "slt"}, "val": {"awb"}, "test": {"rms"}}
+    # festival's voices are the flite speakers kal and slt, so they stay in train with them.
+    assert {v.speaker for v in dataset.NATURAL_VOICES if v.engine == "festival"} == {"kal", "slt"}
+
+
+def test_split_counts():
+    assert dataset.split_counts(1667) == {"val": 167, "test": 167, "train": 1333}
+    assert dataset.split_counts(3) == {"val": 1, "test": 1, "train": 1}
+    assert 12 * dataset.DEFAULT_PER_CLASS == pytest.approx(20000, abs=100)
+
+
+def test_plan_is_a_pure_function_of_its_arguments():
+    p = dataset.plan(20, 0, dataset.SOURCES)
+    assert p == dataset.plan(20, 0, dataset.SOURCES)
+    assert p != dataset.plan(20, 1, dataset.SOURCES)
+    assert len(p) == 20 * 12 and len({c.file for c in p}) == len(p)
+    for c in p:
+        if c.base is not None:
+            assert dataset.SPLIT_OF_SPEAKER[c.base.voice.speaker] == c.split
+    # A clip's plan depends on (seed, index) only, not on other clips.
+    assert dataset.plan(20, 0, dataset.SOURCES)[5] == p[5]
+
+
+def test_espeak_share_roughly_as_documented():
+    p = [c for c in dataset.plan(500, 0, dataset.SOURCES) if c.base is not None]
+    share = sum(c.base.voice.engine == "espeak" for c in p) / len(p)
+    assert abs(share - dataset.ESPEAK_SHARE) < 0.03
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"per_class": 0}, "--per-class"),
+    ({"sources": ("festival",)}, "no val speaker"),
+    ({"sources": ("flite", "say")}, "unknown speech source 'say'"),
+    ({"sources": ()}, "no speech sources"),
+    ({"jobs": 0}, "--jobs"),
+])
+def test_bad_arguments(tmp_path, kwargs, message):
+    if MISSING:
+        pytest.skip(f"speech tools not installed: {', '.join(MISSING)}")
+    with pytest.raises(UserError, match=message):
+        dataset.generate(tmp_path / "d", progress=False, **kwargs)
+
+
+def test_output_path_is_a_file(tmp_path):
+    if MISSING:
+        pytest.skip(f"speech tools not installed: {', '.join(MISSING)}")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(UserError, match="not a directory"):
+        dataset.generate(tmp_path / "f", per_class=1, progress=False)
+
+
+@pytest.mark.parametrize("present, missing, package", [
+    ((), "sox", "sox libsox-fmt-all"),
+    (("sox",), "flite", "flite"),
+    (("sox", "flite"), "festival", "festvox-kallpc16k"),
+    (("sox", "flite", "festival"), "espeak-ng", "espeak-ng"),
+])
+def test_missing_tool_names_the_debian_package(tmp_path, monkeypatch, capsys, present, missing,
+                                               package):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in present:
+        exe = bin_dir / tool
+        exe.write_text("#!/bin/sh\nexit 1\n")
+        exe.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(UserError, match=f"'{missing}' not found.*apt-get install.*{package}"):
+        dataset.generate(tmp_path / "d", per_class=1, progress=False)
+    assert not (tmp_path / "d").exists()       # fails before writing anything
+    assert main(["dataset", "--out", str(tmp_path / "d"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "apt-get install" in err
