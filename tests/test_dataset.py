@@ -162,6 +162,13 @@ def test_festival_batch_synthesizes_both_voices(tmp_path):
         assert 0.2 < short < long < 1.5, (voice, got)
 
 
+@needs_tools
+def test_festival_without_the_voice_names_the_packages(tmp_path):
+    voice = dataset.Voice("festival", "no_such_voice", "kal", "natural")
+    with pytest.raises(UserError, match="voice_no_such_voice.*apt-get install.*festvox-kallpc16k"):
+        dataset._synth_festival(([dataset.Base(voice, "yes", (1.0, "."))], str(tmp_path)))
+
+
 # ------------------------------------------------------------------------ plan and configuration
 
 def test_voices_and_splits_are_consistent():
