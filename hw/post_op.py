@@ -1,0 +1,273 @@
+"""Post-op: BN fold, residual add, ReLU, requantization to int8 (twin: golden/post_op.py).
+
+Contract (golden/post_op.py): z[t, o] = acc[t, o] * mult[o] + acc_res[t, o] * mult_res[o] + bias[o]
+(48-bit signed; mult, mult_res signed 16-bit, bias signed 32-bit), y = clip(round_shift(z, shift), 0, 127)
+with ReLU, sat8(round_shift(z, shift)) without. The residual term exists only for layers that have one.
+
+Streams
+-------
+``i``: one output channel per beat, ``{acc, acc_res}`` (each ``signed(acc_width)``), channels 0 .. c_out - 1
+of a frame in order, frames back to back; ``acc_res`` is ignored for layers without a residual. ``o``: one
+int8 per beat, same order. ``layer`` is sampled with the first beat (channel 0) of every frame and holds
+for the frame; it may change at any time, a new value takes effect at the next frame.
+
+Datapath (4 stages, one beat per cycle, the whole pipeline stalls while ``o.valid & ~o.ready``)
+------------------------------------------------------------------------------------------------
+1. accept: register acc, acc_res (0 for layers without a residual); read the channel's constants.
+2. multiply: acc * mult and acc_res * mult_res — two ``acc_width`` x 16 signed multipliers working in
+   parallel (one when no layer has a residual). For ``acc_width`` <= 16 each is one iCE40 SB_MAC16 (2 of
+   the UP5K's 8 DSPs); sharing one over two cycles would halve the rate for 1 DSP, not worth it here.
+3. add: z = p + p_res + (bias + 2^(shift-1)) — the rounding constant is folded into the stored bias at
+   elaboration (exact: round_shift(z, s) = (z + 2^(s-1)) >> s).
+4. shift and clip: the shift is a per-layer constant, so a mux over the layers of constant shifts
+   (wiring) replaces a 48-bit barrel shifter; then ReLU/saturation into the output register.
+
+Constants: per-channel mult and bias' in one ROM (``Memory`` initialized at elaboration; EBR on iCE40),
+mult_res in a second ROM holding only the residual layers' channels — per-channel tables are too big for
+LUT muxes. Per-layer scalars (shift, c_out, table bases, has-residual) are constant muxes on the layer
+index: a few bits each, not worth a memory. A retrained checkpoint changes only the initial contents.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from golden.post_op import BIAS_BITS, MULT_BITS, Z_BITS
+
+__all__ = ["PostOpLayer", "PostOp", "MAX_SHIFT", "MAX_ACC_WIDTH"]
+
+MAX_SHIFT = Z_BITS - 8          # 40
+# |acc * mult| + |acc_res * mult_res| + |bias| <= 2 * 2^(w-1) * 2^15 + 2^31 < 2^47 needs w <= 31
+MAX_ACC_WIDTH = Z_BITS - MULT_BITS - 1
+
+
+@dataclass(frozen=True)
+class PostOpLayer:
+    c_out: int
+    mult: np.ndarray
+    bias: np.ndarray
+    shift: int
+    mult_res: np.ndarray = None
+
+    @property
+    def residual(self):
+        return self.mult_res is not None
+
+
+def _signed_width(values):
+    """Bits of a two's-complement register that holds every value in `values`."""
+    lo, hi = min(int(v) for v in values), max(int(v) for v in values)
+    return max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0) + 1
+
+
+def _as_int(value, what):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer, not {value!r}")
+    return int(value)
+
+
+def _int_vector(value, what, length, bits):
+    v = np.asarray(value)
+    if v.shape != (length,):
+        raise ValueError(f"{what} must have shape ({length},) (one per output channel), not {v.shape}")
+    if v.dtype.kind not in "iub":
+        if v.dtype.kind != "f" or not np.all(np.isfinite(v)) or not np.array_equal(v, np.round(v)):
+            raise ValueError(f"{what} must hold integers, not {v.dtype} values")
+    v = v.astype(np.int64)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if v.min() < lo or v.max() > hi:
+        raise ValueError(f"{what} must be signed {bits}-bit, in [{lo}, {hi}], not [{v.min()}, {v.max()}]")
+    v.setflags(write=False)
+    return v
+
+
+def _normalize_layer(index, layer):
+    name = f"layer {index}"
+    if isinstance(layer, PostOpLayer):
+        fields = (layer.c_out, layer.mult, layer.bias, layer.shift, layer.mult_res)
+    elif isinstance(layer, (tuple, list)):
+        if len(layer) not in (4, 5):
+            raise TypeError(f"{name}: expected (c_out, mult, bias, shift, mult_res or None), "
+                            f"got a sequence of {len(layer)} items")
+        fields = tuple(layer) + (None,) * (5 - len(layer))
+    elif all(hasattr(layer, a) for a in ("c_out", "mult", "bias", "shift")):
+        fields = (layer.c_out, layer.mult, layer.bias, layer.shift, getattr(layer, "mult_res", None))
+    else:
+        raise TypeError(f"{name}: expected (c_out, mult, bias, shift, mult_res or None) or an object with "
+                        f"those attributes, not {layer!r}")
+    c_out, mult, bias, shift, mult_res = fields
+    c_out = _as_int(c_out, f"{name}: c_out")
+    shift = _as_int(shift, f"{name}: shift")
+    if c_out < 1:
+        raise ValueError(f"{name}: c_out must be >= 1, not {c_out}")
+    if not 0 <= shift <= MAX_SHIFT:
+        raise ValueError(f"{name}: shift must be in [0, {MAX_SHIFT}], not {shift}")
+    mult = _int_vector(mult, f"{name}: mult", c_out, MULT_BITS)
+    bias = _int_vector(bias, f"{name}: bias", c_out, BIAS_BITS)
+    if mult_res is not None:
+        mult_res = _int_vector(mult_res, f"{name}: mult_res", c_out, MULT_BITS)
+    return PostOpLayer(c_out, mult, bias, shift, mult_res)
+
+
+class PostOp(wiring.Component):
+    """BN fold + residual add + ReLU + requantize for several layers; see the module docstring.
+
+    Parameters
+    ----------
+    layers : sequence of ``(c_out, mult (c_out,), bias (c_out,), shift, mult_res (c_out,) or None)`` or
+        objects with those attributes (e.g. :class:`PostOpLayer`).
+    acc_width : width of the signed ``acc`` / ``acc_res`` inputs, 1 .. 31 (so z fits 48 bits).
+    relu : clip to [0, 127] (every layer of the network) or, when False, saturate to [-128, 127].
+
+    Ports
+    -----
+    layer : In(range(len(layers))) — sampled with channel 0 of each frame.
+    i : In(stream.Signature(StructLayout({"acc": signed(acc_width), "acc_res": signed(acc_width)})))
+    o : Out(stream.Signature(signed(8)))
+    """
+
+    def __init__(self, layers, acc_width, relu=True):
+        try:
+            self._configure(layers, acc_width, relu)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True      # a rejected configuration is not an unused design
+            raise
+        super().__init__({
+            "layer": In(range(len(self._layers))),
+            "i": In(stream.Signature(data.StructLayout({"acc": signed(self._acc_width),
+                                                          "acc_res": signed(self._acc_width)}))),
+            "o": Out(stream.Signature(signed(8))),
+        })
+
+    def _configure(self, layers, acc_width, relu):
+        acc_width = _as_int(acc_width, "acc_width")
+        if not 1 <= acc_width <= MAX_ACC_WIDTH:
+            raise ValueError(f"acc_width must be in [1, {MAX_ACC_WIDTH}] so that z fits {Z_BITS} bits, "
+                             f"not {acc_width}")
+        if not isinstance(relu, (bool, np.bool_)):
+            raise TypeError(f"relu must be True or False, not {relu!r}")
+        try:
+            layers = list(layers)
+        except TypeError:
+            raise TypeError(f"layers must be a sequence of layers, not {layers!r}") from None
+        if not layers:
+            raise ValueError("layers must hold at least one layer")
+        self._layers = tuple(_normalize_layer(n, layer) for n, layer in enumerate(layers))
+        self._acc_width = acc_width
+        self._relu = bool(relu)
+
+    layers = property(lambda self: self._layers)
+    acc_width = property(lambda self: self._acc_width)
+    relu = property(lambda self: self._relu)
+
+    @property
+    def residual(self):
+        """True when some layer has a residual term (and the unit a second multiplier)."""
+        return any(layer.residual for layer in self._layers)
+
+    @property
+    def multipliers(self):
+        """acc_width x 16 signed multipliers: 1, or 2 when some layer has a residual."""
+        return 2 if self.residual else 1
+
+    def _tables(self):
+        """Per-channel ROM contents: (mult, bias + rounding) of all layers, mult_res of residual layers."""
+        mult, bias, mult_res, bases, res_bases = [], [], [], [], []
+        for layer in self._layers:
+            bases.append(len(mult))
+            rounding = (1 << (layer.shift - 1)) if layer.shift else 0
+            mult += [int(v) for v in layer.mult]
+            bias += [int(v) + rounding for v in layer.bias]
+            res_bases.append(len(mult_res) if layer.residual else 0)
+            if layer.residual:
+                mult_res += [int(v) for v in layer.mult_res]
+        return mult, bias, mult_res, bases, res_bases
+
+    def elaborate(self, platform):
+        m = Module()
+        layers, aw = self._layers, self._acc_width
+        mult_t, bias_t, mult_res_t, bases, res_bases = self._tables()
+        bias_width = _signed_width(bias_t)
+        residual = self.residual
+        max_c_out = max(layer.c_out for layer in layers)
+        # |z| <= 2 * 2^(aw-1) * 2^15 + max|bias'|, at most 47 bits + sign (see MAX_ACC_WIDTH)
+        z_bound = (2 if residual else 1) * (1 << (aw - 1)) * (1 << (MULT_BITS - 1)) + \
+            max(abs(v) for v in bias_t)
+        z_width = z_bound.bit_length() + 1
+        assert z_width <= Z_BITS
+
+        consts = data.StructLayout({"mult": signed(MULT_BITS), "bias": signed(bias_width)})
+        m.submodules.consts = consts_mem = Memory(
+            shape=unsigned(consts.size), depth=len(mult_t),
+            init=[(mv & 0xFFFF) | ((bv & ((1 << bias_width) - 1)) << MULT_BITS)
+                  for mv, bv in zip(mult_t, bias_t)])
+        consts_rd = consts_mem.read_port(transparent_for=())
+        if residual:
+            m.submodules.mult_res = res_mem = Memory(shape=signed(MULT_BITS), depth=len(mult_res_t),
+                                                     init=mult_res_t)
+            res_rd = res_mem.read_port(transparent_for=())
+
+        adv = Signal()
+        m.d.comb += [adv.eq(~self.o.valid | self.o.ready), self.i.ready.eq(adv)]
+        take = self.i.valid & self.i.ready
+
+        # --- stage 0: channel counter, layer of the frame, ROM addresses --------------------------
+        ch = Signal(range(max_c_out))
+        cur_layer = Signal(range(len(layers)))
+        next_addr = Signal(range(len(mult_t) + 1))
+        next_res_addr = Signal(range(len(mult_res_t) + 1))
+        eff_layer = Signal(range(len(layers)))
+        addr = Signal(range(len(mult_t)))
+        res_addr = Signal(range(max(len(mult_res_t), 1)))
+        c_out_m1 = Signal(range(max_c_out))
+        has_res = Signal()
+        m.d.comb += [eff_layer.eq(Mux(ch == 0, self.layer, cur_layer)),
+                     addr.eq(next_addr), res_addr.eq(next_res_addr)]
+        with m.Switch(eff_layer):
+            for n, layer in enumerate(layers):
+                with m.Case(n):
+                    m.d.comb += [c_out_m1.eq(layer.c_out - 1), has_res.eq(layer.residual)]
+                    with m.If(ch == 0):
+                        m.d.comb += [addr.eq(bases[n]), res_addr.eq(res_bases[n])]
+        m.d.comb += [consts_rd.addr.eq(addr), consts_rd.en.eq(adv)]
+        if residual:
+            m.d.comb += [res_rd.addr.eq(res_addr), res_rd.en.eq(adv)]
+        with m.If(take):
+            m.d.sync += [cur_layer.eq(eff_layer), next_addr.eq(addr + 1), next_res_addr.eq(res_addr + 1),
+                         ch.eq(Mux(ch == c_out_m1, 0, ch + 1))]
+
+        # --- stages 1..3 -------------------------------------------------------------------------
+        v1, v2, v3 = Signal(), Signal(), Signal()
+        acc1 = Signal(signed(aw))
+        acc_res1 = Signal(signed(aw))
+        layer1, layer2, layer3 = (Signal(range(len(layers)), name=f"layer{n}") for n in (1, 2, 3))
+        prod2 = Signal(signed(aw + MULT_BITS))
+        prod_res2 = Signal(signed(aw + MULT_BITS))
+        bias2 = Signal(signed(bias_width))
+        z3 = Signal(signed(z_width))
+        const1 = consts(consts_rd.data)
+
+        shifted = Signal(signed(z_width))
+        with m.Switch(layer3):
+            for n, layer in enumerate(layers):
+                with m.Case(n):
+                    m.d.comb += shifted.eq(z3 >> layer.shift)
+        lo = 0 if self._relu else -128
+        y = Mux(shifted > 127, 127, Mux(shifted < lo, lo, shifted[:8]))
+
+        with m.If(adv):
+            m.d.sync += [
+                v1.eq(take), acc1.eq(self.i.payload.acc), layer1.eq(eff_layer),
+                acc_res1.eq(Mux(has_res, self.i.payload.acc_res, 0)),
+                v2.eq(v1), layer2.eq(layer1), prod2.eq(acc1 * const1.mult), bias2.eq(const1.bias),
+                v3.eq(v2), layer3.eq(layer2),
+                z3.eq(prod2 + prod_res2 + bias2),
+                self.o.valid.eq(v3), self.o.payload.eq(y),
+            ]
+            if residual:
+                m.d.sync += prod_res2.eq(acc_res1 * res_rd.data)
+        return m
