@@ -1,0 +1,53 @@
+"""Small random networks (topology, seeds, weights, inputs, lanes) for RTL-vs-golden campaigns."""
+
+from math import gcd
+
+import numpy as np
+
+from golden.checkpoint import make_model
+from golden.features import FeatureConfig
+from golden.network import init_random
+from golden.topology import Block, Topology, plan
+from hw.accelerator import AcceleratorConfig
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def random_case(seed, *, mixer="ternary", max_frames=8):
+    """(model, config, windows): a random small network with random quantized weights and inputs."""
+    rng = np.random.default_rng(seed)
+    ch = lambda: int(rng.choice([4, 8, 12, 16]))
+    odd = lambda hi: int(rng.choice(range(1, hi + 1, 2)))
+    n_mfcc = int(rng.choice([4, 8]))
+    blocks = tuple(Block(ch(), odd(7), int(rng.integers(1, 3)), int(rng.integers(1, 3)))
+                   for _ in range(int(rng.integers(1, 3))))
+    top = Topology(n_mfcc=n_mfcc, n_classes=int(rng.integers(2, 6)), prologue_channels=ch(),
+                   prologue_kernel=odd(7), blocks=blocks, epilogue_channels=ch(), epilogue_kernel=odd(9),
+                   epilogue_dilation=int(rng.integers(1, 3)), final_channels=ch(), mixer=mixer,
+                   density=float(rng.choice([1 / 3, 0.2, 0.5, 1.0])), seed=int(rng.integers(0, 2 ** 32)))
+    frames = int(rng.integers(2, max_frames + 1))
+    feats = FeatureConfig(n_mfcc=n_mfcc, n_mels=max(n_mfcc, 8), n_frames=frames)
+    x = np.clip(rng.normal(0, 40, (6, frames, n_mfcc)), -128, 127)
+    arrays = init_random(top, rng, x)
+    labels = tuple(f"c{k}" for k in range(top.n_classes))
+    model = make_model(top, arrays, x, np.zeros(n_mfcc), np.ones(n_mfcc), {"trained": False, "random_case": seed},
+                       feats, labels=labels)
+    layers = plan(top)
+    g_mix = 0
+    for layer in layers:
+        g_mix = gcd(g_mix, layer.c_in)
+        if layer.residual:
+            g_mix = gcd(g_mix, layer.res_c_in)
+    g_dw = 0
+    for layer in layers:
+        if layer.kernel:
+            g_dw = gcd(g_dw, layer.c_in)
+    config = AcceleratorConfig(f"random{seed}", int(rng.choice(_divisors(g_mix))), int(rng.choice(_divisors(g_dw))))
+    windows = np.clip(np.floor(x + 0.5), -128, 127).astype(np.int8)
+    # Extreme windows too: all -128, all 127, all 0.
+    special = rng.integers(0, 4)
+    if special < 3:
+        windows[0] = [-128, 127, 0][special]
+    return model, config, windows[: int(rng.integers(1, 3))]

@@ -1,0 +1,59 @@
+"""The whole accelerator against the golden int8 model, bit for bit, under random back-pressure."""
+
+import numpy as np
+import pytest
+
+from golden.network import forward_int
+from hw.accelerator import CONFIGS, Accelerator, AcceleratorConfig, check_config, schedule
+from sim.accelerator_pysim import run_pysim
+from sim.random_networks import random_case
+
+N_RANDOM = 50
+
+
+def check_case(model, config, windows, *, seed, stall):
+    results = run_pysim(model, config, windows, seed=seed, stall=stall)
+    assert len(results) == len(windows)
+    for (logits, cls, cycles), w in zip(results, windows):
+        ref = forward_int(model.topology, model.int_arrays, w)
+        np.testing.assert_array_equal(logits, ref)
+        assert cls == int(np.argmax(ref))
+        assert cycles > 0
+    return results
+
+
+@pytest.mark.parametrize("case", range(N_RANDOM))
+def test_random_network_bit_exact(case):
+    model, config, windows = random_case(1000 + case)
+    check_case(model, config, windows, seed=case, stall=[0.0, 0.3, 0.6][case % 3])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", range(N_RANDOM, 1000))
+def test_random_network_bit_exact_full(case):
+    model, config, windows = random_case(1000 + case)
+    check_case(model, config, windows, seed=case, stall=[0.0, 0.3, 0.6][case % 3])
+
+
+def test_schedule_of_default_model():
+    from golden.checkpoint import load
+    passes = schedule(load())
+    kinds = [(p.kind, p.layer.name, p.src, p.dst) for p in passes]
+    assert kinds == [
+        ("main", "prologue", 0, 1),
+        ("res", "block1.0", 1, -1), ("main", "block1.0", 1, 0),
+        ("res", "block2.0", 0, -1), ("main", "block2.0", 0, 1),
+        ("res", "block3.0", 1, -1), ("main", "block3.0", 1, 0),
+        ("main", "epilogue", 0, 2),
+        ("main", "final", 2, -1),
+    ]
+
+
+def test_bad_lanes_are_refused_in_words():
+    from golden.checkpoint import load
+    with pytest.raises(ValueError, match="mixer_lanes=3 does not divide the 64 input channels of prologue"):
+        Accelerator(load(), AcceleratorConfig("x", 3, 1))
+    with pytest.raises(ValueError, match="dw_lanes=5"):
+        check_config(load(), AcceleratorConfig("x", 8, 5))
+    for config in CONFIGS.values():
+        check_config(load(), config)
