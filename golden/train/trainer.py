@@ -1,0 +1,308 @@
+"""Training: cached MFCCs -> KWSNet (PyTorch) -> best-on-val float weights -> PTQ -> .npz checkpoint.
+
+Recipe (after NeMo's MatchboxNet 3x1x64 v1, adapted to a CPU budget): feature statistics from the train
+split; SpecAugment + time shift + feature noise (golden/train/augment.py); AdamW (weight decay on conv
+and classifier weights, none on BN and biases), linear warmup then cosine decay per step; the model of
+the epoch with the best val accuracy is kept (optional early stopping). Export: golden.checkpoint.
+make_model runs the golden post-training quantization on a calibration subset of the train features;
+the int8 model is then measured with golden.network.forward_int on the test split.
+"""
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from golden import checkpoint
+from golden.data import list_examples, summarize
+from golden.evaluate import evaluate_features
+from golden.features import FeatureConfig, feature_stats, normalize
+from golden.labels import LABELS
+from golden.topology import Block, Topology, count_parameters, count_ternary_entries
+from ternkws.errors import UserError
+
+from .augment import AugmentConfig, augment
+from .features import load_features
+from .model import KWSNet, count_trainable, to_golden_arrays
+
+# The "same parameter budget" ternary model: see PRESETS["budget"] and reports/accuracy.md.
+BUDGET_TOPOLOGY = Topology.from_name("3x2x128", prologue_channels=128, epilogue_channels=128, final_channels=128)
+
+PRESETS = {
+    "ternary": (Topology(), "3x1x64 MatchboxNet, LFSR sparse ternary 1x1 (seed 1, density 1/3)"),
+    "learned": (Topology(mixer="learned"), "3x1x64 MatchboxNet baseline, learned 1x1"),
+    "budget": (BUDGET_TOPOLOGY, "deeper/wider ternary model toward the learned baseline's parameter budget"),
+}
+
+
+def preset(name):
+    if name not in PRESETS:
+        raise UserError(f"unknown model '{name}'; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch: int = 128
+    lr: float = 5e-3
+    weight_decay: float = 1e-3
+    warmup: float = 0.05          # fraction of all steps
+    min_lr: float = 1e-5
+    label_smoothing: float = 0.0
+    seed: int = 0
+    threads: int = 2
+    minutes: float | None = None  # time budget: after epoch 1 the epoch count is cut to fit it
+    patience: int | None = None   # early stopping: epochs without a better val accuracy
+    calib: int = 256              # calibration clips for PTQ (from train)
+    eval_jobs: int = 2
+    max_steps: int | None = None  # stop after this many optimizer steps (tests)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class Splits:
+    """Normalized float features and labels of train / val / test, with the feature map."""
+    x: dict
+    y: dict
+    raw: dict
+    mean: np.ndarray
+    scale: np.ndarray
+    counts: dict
+
+
+def load_splits(data_dir, cfg=FeatureConfig(), progress=True, jobs=None):
+    data_dir = Path(data_dir)
+    x, y, raw, counts = {}, {}, {}, {}
+    for split in ("train", "val", "test"):
+        try:
+            examples = list_examples(data_dir, split)
+        except UserError as e:
+            raise UserError(f"training needs train, val and test splits: {e}") from None
+        fs = load_features(data_dir, examples, cfg, jobs=jobs, progress=progress)
+        raw[split], y[split] = fs.mfcc, fs.labels
+        counts[split] = summarize(examples)
+    mean, scale = feature_stats(raw["train"])
+    for split in raw:
+        x[split] = normalize(raw[split], mean, scale)
+    return Splits(x, y, raw, mean, scale, counts)
+
+
+def _param_groups(module, weight_decay):
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        (no_decay if p.ndim == 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@torch.no_grad()
+def predict(module, x, batch=512):
+    """(logits, mean CE loss) of float features x (N, T, F) numpy/tensor in eval mode."""
+    module.eval()
+    out = [module(torch.as_tensor(x[i:i + batch])) for i in range(0, len(x), batch)]
+    return torch.cat(out) if out else torch.zeros(0, module.top.n_classes)
+
+
+def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print):
+    """Train `module` in place; returns (history per epoch, per-step losses, best epoch)."""
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    xtr_t = torch.as_tensor(xtr)
+    ytr_t = torch.as_tensor(ytr)
+    yval_t = torch.as_tensor(yval)
+    steps_per_epoch = max(1, math.ceil(len(xtr) / cfg.batch))
+    sched = {"total": cfg.epochs * steps_per_epoch}
+    if cfg.max_steps:
+        sched["total"] = min(sched["total"], cfg.max_steps)
+    opt = torch.optim.AdamW(_param_groups(module, cfg.weight_decay), lr=cfg.lr)
+
+    def lr_at(step):
+        total = sched["total"]
+        warm = max(1, int(cfg.warmup * total))
+        if step < warm:
+            return (step + 1) / warm
+        p = min(1.0, (step - warm) / max(1, total - warm))
+        floor = cfg.min_lr / cfg.lr
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    history, step_losses = [], []
+    best = (-1.0, float("inf"))
+    best_state, best_epoch = None, 0
+    epochs = cfg.epochs
+    t_start = time.time()
+    step = 0
+    epoch = 0
+    while epoch < epochs:
+        epoch += 1
+        t0 = time.time()
+        module.train()
+        order = rng.permutation(len(xtr))
+        tot_loss = tot_ok = seen = 0
+        bar = range(steps_per_epoch)
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(bar, desc=f"epoch {epoch}/{epochs}", unit="batch", dynamic_ncols=True, leave=False)
+        for b in bar:
+            idx = torch.as_tensor(order[b * cfg.batch:(b + 1) * cfg.batch])
+            xb = augment(xtr_t[idx], cfg.augment, gen)
+            yb = ytr_t[idx]
+            logits = module(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            scheduler.step()
+            step += 1
+            step_losses.append(loss.item())
+            tot_loss += float(loss) * len(idx)
+            tot_ok += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+            if progress and b % 10 == 0:
+                bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{100 * tot_ok / seen:.1f}")
+            if cfg.max_steps and step >= cfg.max_steps:
+                break
+        if progress:
+            bar.close()
+        vlog = predict(module, xval)
+        vloss = float(F.cross_entropy(vlog, yval_t)) if len(yval) else float("nan")
+        vacc = float((vlog.argmax(1) == yval_t).float().mean()) if len(yval) else 0.0
+        dt = time.time() - t0
+        history.append({"epoch": epoch, "lr": opt.param_groups[0]["lr"], "train_loss": tot_loss / max(seen, 1),
+                        "train_acc": tot_ok / max(seen, 1), "val_loss": vloss, "val_acc": vacc, "seconds": dt})
+        improved = (vacc, -vloss) > (best[0], -best[1])
+        if improved:
+            best = (vacc, vloss)
+            best_state = copy.deepcopy(module.state_dict())
+            best_epoch = epoch
+        log(f"epoch {epoch:3d}/{epochs}  loss {tot_loss / max(seen, 1):.4f}  train {100 * tot_ok / max(seen, 1):6.2f}%  "
+            f"val loss {vloss:.4f}  val {100 * vacc:6.2f}%{'  *' if improved else ''}  "
+            f"lr {opt.param_groups[0]['lr']:.2e}  {dt:.0f} s")
+        if epoch == 1 and cfg.minutes and not cfg.max_steps:
+            fit_epochs = max(1, int(cfg.minutes * 60 / dt))
+            if fit_epochs < epochs:
+                log(f"time budget {cfg.minutes:g} min at {dt:.0f} s/epoch: {fit_epochs} epochs instead of {epochs}")
+                epochs = fit_epochs
+                sched["total"] = epochs * steps_per_epoch
+        if cfg.max_steps and step >= cfg.max_steps:
+            break
+        if cfg.patience and epoch - best_epoch >= cfg.patience:
+            log(f"early stop: no better val accuracy for {cfg.patience} epochs")
+            break
+        if cfg.minutes and time.time() - t_start > 1.25 * cfg.minutes * 60:
+            log("time budget exceeded by 25%: stopping")
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history, step_losses, best_epoch
+
+
+def export(module, calib_x, mean, scale, meta, out=None):
+    """Float weights of `module` -> golden Model (PTQ on calib_x) [-> saved .npz]."""
+    module.eval()
+    arrays = to_golden_arrays(module)
+    model = checkpoint.make_model(module.top, arrays, calib_x, mean, scale, meta)
+    if out is not None:
+        checkpoint.save(model, out)
+    return model
+
+
+def stored_weight_bytes(model):
+    """Bytes the chip stores for a checkpoint, at the widths of the int8 contract: int8 weights (depthwise,
+    learned 1x1, classifier) 1 byte each; post-op multipliers 2 bytes (16 bit), biases 4 bytes (32 bit),
+    shifts 1 byte. The ternary 1x1 entries are generated on chip and not counted."""
+    weights = other = 0
+    for k, v in model.int_arrays.items():
+        size = int(np.asarray(v).size)
+        if k.endswith((".dw", ".pw", ".weight")):
+            weights += size
+        elif k.endswith((".mult", ".mult_res")):
+            other += 2 * size
+        elif k.endswith(".bias"):
+            other += 4 * size
+        else:
+            other += size
+    return {"weights": weights, "post_op": other, "total": weights + other}
+
+
+def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None, description="",
+          progress=True, log=print):
+    """Train, export and evaluate one model. Returns a summary dict (also stored in the checkpoint meta)."""
+    torch.set_num_threads(cfg.threads)
+    data_dir = Path(data_dir)
+    name = name or Path(out).stem
+    t0 = time.time()
+    splits = load_splits(data_dir, progress=progress, jobs=cfg.eval_jobs)
+    t_feat = time.time() - t0
+    n = {s: len(splits.y[s]) for s in splits.y}
+    log(f"data {data_dir}: train {n['train']}, val {n['val']}, test {n['test']} clips "
+        f"(features {t_feat:.0f} s)")
+    torch.manual_seed(cfg.seed)
+    module = KWSNet(top)
+    n_params = count_trainable(module)
+    assert n_params == count_parameters(top)
+    log(f"model {name}: {top.name} mixer={top.mixer}, {n_params} trained parameters, "
+        f"{count_ternary_entries(top)} 1x1 entries")
+    t1 = time.time()
+    history, step_losses, best_epoch = fit(module, splits.x["train"], splits.y["train"], splits.x["val"],
+                                           splits.y["val"], cfg, progress=progress, log=log)
+    t_train = time.time() - t1
+    rng = np.random.default_rng(cfg.seed + 1)
+    calib_idx = np.sort(rng.choice(n["train"], size=min(cfg.calib, n["train"]), replace=False))
+    meta = {
+        "trained": True,
+        "name": name,
+        "description": description or PRESETS.get(name, (None, ""))[1],
+        "dataset": str(data_dir),
+        "dataset_counts": {s: n[s] for s in n},
+        "epochs": len(history),
+        "best_epoch": best_epoch,
+        "float_val_accuracy": history[best_epoch - 1]["val_acc"] if best_epoch else None,
+        "trained_parameters": n_params,
+        "train_seconds": round(t_train, 1),
+        "train_config": {k: v for k, v in asdict(cfg).items() if k != "augment"},
+        "augment": asdict(cfg.augment),
+        "calibration": f"{len(calib_idx)} random train clips, golden PTQ (percentile "
+                       f"{_calib_percentile()})",
+        "torch": torch.__version__,
+    }
+    model = export(module, splits.x["train"][calib_idx], splits.mean, splits.scale, meta)
+    log(f"evaluating float and int8 on {n['test']} test clips")
+    result = evaluate_features(model, splits.raw["test"], splits.y["test"], jobs=cfg.eval_jobs, progress=progress)
+    val_result = None
+    meta.update({
+        "float_test_accuracy": result["accuracy_float"],
+        "int8_test_accuracy": result["accuracy_int8"],
+        "int8_float_agreement": result["int8_float_agreement"],
+        "stored_bytes": stored_weight_bytes(model),
+        "ternary_entries": count_ternary_entries(top) if top.mixer == "ternary" else 0,
+    })
+    model.meta = meta
+    checkpoint.save(model, out)
+    log(f"{name}: float test {100 * result['accuracy_float']:.2f}%  int8 test {100 * result['accuracy_int8']:.2f}%  "
+        f"(val {100 * meta['float_val_accuracy']:.2f}%) -> {out}")
+    summary = {"name": name, "out": str(out), "meta": meta, "history": history, "test": result,
+               "step_losses": step_losses, "val": val_result}
+    if plots:
+        from .plots import plot_confusion, plot_history
+        plots = Path(plots)
+        plot_history(history, plots / f"curves-{name}.png",
+                     f"{name}: {top.name} {top.mixer}, {n_params} params; best val {100 * meta['float_val_accuracy']:.2f}%")
+        plot_confusion(result["confusion_int8"], model.labels, plots / f"confusion-{name}.png",
+                       f"{name} int8 (forward_int), test: {100 * result['accuracy_int8']:.2f}%")
+        with open(plots / f"history-{name}.json", "w") as f:
+            json.dump({"meta": meta, "history": history}, f, indent=1)
+    return summary
+
+
+def _calib_percentile():
+    from golden.network import CALIB_PERCENTILE
+    return CALIB_PERCENTILE
