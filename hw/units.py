@@ -1,0 +1,370 @@
+"""The RTL units that `ternkws synth` measures alone, built with the configuration of a checkpoint.
+
+`UNITS[name](lanes, model) -> Component` builds one unit for every layer of the model's plan (the
+unit serves all of them, a `layer` input selects one), exactly as the accelerator instantiates it:
+
+    ternary_generator  leap-forward LFSR: one seed per 1x1 of the plan (residual 1x1 included)
+    ternary_mixer      every 1x1 of the plan (c_in, c_out, seed), add/subtract only
+    depthwise_conv     every depthwise layer (channels, kernel, dilation, int8 weights, shift)
+    post_op            every layer's BN fold (mult, bias, shift, mult_res); one value per cycle, so
+                       it has no lanes (lanes must be 1)
+
+`measure()` synthesizes and places a unit inside hw/synth_harness.py's SerialHarness and the same
+harness around a PassThrough of equal port widths, and reports unit = total - harness.
+`sweep()` measures every unit at several lane counts and `write_report()` writes reports/units.{md,json}
+(`ternkws synth --sweep` regenerates them).
+"""
+
+import json
+import time
+from pathlib import Path
+
+from ternkws.errors import UserError
+
+__all__ = ["UNITS", "valid_lanes", "check", "build", "memories", "measure", "sweep", "write_report",
+           "SWEEP_UP5K_LANES", "SWEEP_WIDE"]
+
+COST_KEYS = ("logic_cells", "ffs", "dsp", "bram", "spram", "lutram")
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration from the checkpoint
+
+def _mixer_layers(model):
+    """(c_in, c_out, seed) of every 1x1 in plan order, residual after main (golden/topology.py)."""
+    out = []
+    for layer in model.plan:
+        out.append((layer.c_in, layer.c_out, layer.seed))
+        if layer.residual:
+            out.append((layer.res_c_in, layer.c_out, layer.res_seed))
+    return out
+
+
+def _depthwise_layers(model):
+    ints = model.int_arrays
+    return [(layer.c_in, layer.kernel, layer.dilation, ints[f"{layer.name}.q.dw"],
+             int(ints[f"{layer.name}.q.dw_shift"])) for layer in model.plan if layer.kernel]
+
+
+def _post_op_layers(model):
+    ints = model.int_arrays
+    return [(layer.c_out, ints[f"{layer.name}.q.mult"], ints[f"{layer.name}.q.bias"],
+             int(ints[f"{layer.name}.q.shift"]), ints.get(f"{layer.name}.q.mult_res"))
+            for layer in model.plan]
+
+
+def _mixer_acc_width(model):
+    from golden.ternary_mixer import acc_bits
+    return max(acc_bits(c_in) for c_in, _, _ in _mixer_layers(model))
+
+
+def _ternary_generator(lanes, model):
+    from hw.ternary_generator import TernaryGenerator
+    return TernaryGenerator([seed for _, _, seed in _mixer_layers(model)], model.topology.density, lanes)
+
+
+def _ternary_mixer(lanes, model):
+    from hw.ternary_mixer import TernaryMixer
+    return TernaryMixer(_mixer_layers(model), model.topology.density, lanes)
+
+
+def _depthwise_conv(lanes, model):
+    from hw.depthwise_conv import DepthwiseConv
+    return DepthwiseConv(_depthwise_layers(model), lanes, model.features.n_frames)
+
+
+def _post_op(lanes, model):
+    from hw.post_op import PostOp
+    return PostOp(_post_op_layers(model), _mixer_acc_width(model), relu=True)
+
+
+UNITS = {
+    "ternary_generator": _ternary_generator,
+    "ternary_mixer": _ternary_mixer,
+    "depthwise_conv": _depthwise_conv,
+    "post_op": _post_op,
+}
+
+
+def valid_lanes(name, model):
+    """The lane counts unit `name` accepts with this model: divisors of every channel count it streams
+    (the generator has the mixer's, since it feeds it); post_op has none (1)."""
+    if name == "post_op":
+        return [1]
+    if name in ("ternary_generator", "ternary_mixer"):
+        counts = [c_in for c_in, _, _ in _mixer_layers(model)]
+    elif name == "depthwise_conv":
+        counts = [c for c, *_ in _depthwise_layers(model)]
+    else:
+        raise UserError(f"unknown unit {name!r}; choose one of {', '.join(UNITS)}")
+    limit = min(counts)
+    return [n for n in range(1, limit + 1) if all(c % n == 0 for c in counts)]
+
+
+def check(name, lanes, model):
+    """UserError, naming the valid choices, for an unknown unit or lanes the unit cannot take."""
+    if name not in UNITS:
+        raise UserError(f"unknown unit {name!r}; choose one of {', '.join(UNITS)}")
+    choices = valid_lanes(name, model)
+    if lanes not in choices:
+        why = "it handles one value per cycle" if name == "post_op" else \
+            f"lanes must divide every channel count it streams ({model.topology.name} model)"
+        raise UserError(f"{name} cannot take {lanes} lanes: {why}; valid: {', '.join(map(str, choices))}")
+
+
+def build(name, lanes, model=None):
+    """Unit `name` with `lanes` lanes for `model` (default: the bundled checkpoint); check() first."""
+    if model is None:
+        from golden import checkpoint
+        model = checkpoint.load()
+    check(name, lanes, model)
+    try:
+        return UNITS[name](lanes, model)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{name} with {lanes} lanes: {e}") from None
+
+
+def memories(component):
+    """Every Amaranth memory inside `component`: {hierarchical name: {width, depth, bits, kind}}, kind
+    'ROM' (no write port: initialized at elaboration) or 'RAM'. Names start at the unit ('unit.x')."""
+    from amaranth.hdl import Fragment
+
+    out = {}
+
+    def walk(fragment, path):
+        data = getattr(fragment, "_data", None)
+        if data is not None and hasattr(data, "depth"):
+            width = _shape_width(data.shape)
+            writes = len(getattr(fragment, "_write_ports", ()))
+            out[".".join(path)] = {"width": width, "depth": data.depth, "bits": width * data.depth,
+                                   "kind": "RAM" if writes else "ROM",
+                                   "read_ports": len(getattr(fragment, "_read_ports", ())),
+                                   "write_ports": writes}
+        for sub, name, *_ in fragment.subfragments:
+            walk(sub, path + (str(name),))
+
+    walk(Fragment.get(component, None), ("unit",))
+    return out
+
+
+def _shape_width(shape):
+    from amaranth.hdl import Shape
+    return Shape.cast(shape).width
+
+
+# --------------------------------------------------------------------------------------------------
+# Measuring
+
+_HARNESS_CACHE = {}
+
+
+def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeout_s=1800, log=None):
+    """Synthesize and place unit `name` in a SerialHarness on `device`, and the harness alone around a
+    PassThrough of the same widths. Returns {unit: cost (total - harness), total, harness, ...}."""
+    from boards.toolchain import get_device, synthesize
+    from hw.synth_harness import PassThrough, SerialHarness
+
+    device = get_device(device)
+    if model is None:
+        from golden import checkpoint
+        model = checkpoint.load()
+    unit = build(name, lanes, model)
+    mems = memories(unit)
+    # memories() elaborated a throwaway copy; synthesis needs a fresh unit.
+    harness = SerialHarness(build(name, lanes, model))
+    keep = Path(keep) if keep else None
+    say = log or (lambda msg: None)
+
+    say(f"{name}, {lanes} lane(s), {device.name}: harness + unit ({harness.in_width} in, "
+        f"{harness.out_width} out bits)")
+    total = synthesize(harness, device, "top", None, freq_mhz, keep / "total" if keep else None,
+                       timeout_s=timeout_s, timing_allow_fail=True)
+    key = (device.name, harness.in_width, harness.out_width, total["freq_mhz"])
+    if key in _HARNESS_CACHE and not keep:
+        base = _HARNESS_CACHE[key]
+    else:
+        say(f"{name}: harness alone (PassThrough of the same widths)")
+        base = synthesize(SerialHarness(PassThrough(harness.in_width, harness.out_width)), device, "top",
+                          None, freq_mhz, keep / "harness" if keep else None, timeout_s=timeout_s,
+                          timing_allow_fail=True)
+        _HARNESS_CACHE[key] = base
+    return _result(name, lanes, device, model, harness, total, base, mems)
+
+
+def _figures(r):
+    keys = COST_KEYS + ("io", "fmax_mhz", "freq_mhz", "timing_met", "critical_path", "memories", "yosys_cells", "seconds",
+                        "files")
+    return {k: r[k] for k in keys if k in r}
+
+
+def _result(name, lanes, device, model, harness, total, base, mems):
+    unit_cost = {k: total[k] - base[k] for k in COST_KEYS}
+    cap = dict(total["capacity"])
+    # Which Amaranth memory each block RAM cell implements (names from the yosys netlist).
+    bram_map = {}
+    for cell_name, count in total.get("memories", {}).items():
+        mem_name = next((m for m in mems if cell_name == m or cell_name.endswith(m)), cell_name)
+        bram_map[mem_name] = count
+    return {
+        "unit": name, "lanes": lanes, "device": device.name, "part": device.part,
+        "model": {"id": model.model_id, "topology": model.topology.name, "path": model.path},
+        **unit_cost,
+        "fmax_mhz": total["fmax_mhz"], "freq_mhz": total["freq_mhz"],
+        "capacity": cap,
+        "cost": "unit = total - harness (the harness alone: SerialHarness around a PassThrough of the same port widths)",
+        "ports": {"in_bits": harness.in_width, "out_bits": harness.out_width,
+                  "inputs": [[p, w] for p, _, w in harness.inputs],
+                  "outputs": [[p, w] for p, _, w in harness.outputs]},
+        "memories": {k: {**v, "bram_cells": bram_map.get(k, 0)} for k, v in mems.items()},
+        "bram_cells": bram_map,
+        "total": _figures(total), "harness": _figures(base),
+        "tools": total["tools"],
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The report (reports/units.md, reports/units.json)
+
+SWEEP_UP5K_LANES = (1, 4, 16)
+SWEEP_WIDE = ("ecp5-85f", 64)     # one wide setting on the ECP5-85F (lanes = a whole 64-channel frame)
+
+
+def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, freq_mhz=None,
+          timeout_s=1800, log=print):
+    """measure() every unit at `up5k_lanes` on up5k and once at `wide` = (device, lanes); lanes a unit
+    cannot take are clamped to its largest valid count <= the request (post_op: 1, measured once per
+    device). A configuration that does not fit is recorded with the tool's message."""
+    from boards.toolchain import ToolchainError
+
+    if model is None:
+        from golden import checkpoint
+        model = checkpoint.load()
+    runs = []
+    for name in units or UNITS:
+        choices = valid_lanes(name, model)
+        plan = []
+        for device, lane_set in (("up5k", up5k_lanes), (wide[0], (wide[1],))):
+            for lanes in lane_set:
+                ok = max(c for c in choices if c <= lanes)
+                if (device, ok) not in plan:
+                    plan.append((device, ok))
+        for device, lanes in plan:
+            t0 = time.monotonic()
+            try:
+                r = measure(name, lanes, device, model=model, freq_mhz=freq_mhz, timeout_s=timeout_s, log=log)
+            except ToolchainError as e:
+                r = {"unit": name, "lanes": lanes, "device": device, "error": str(e).splitlines()[0],
+                     "log_tail": e.log_tail, "partial": e.partial}
+            r["seconds"] = round(time.monotonic() - t0, 1)
+            if log:
+                log(_one_line(r))
+            runs.append(r)
+    return {"model": {"id": model.model_id, "topology": model.topology.name, "path": model.path},
+            "runs": runs}
+
+
+def _pct(v, cap):
+    return f"{100.0 * v / cap:.1f}%" if cap else "-"
+
+
+def _one_line(r):
+    if "error" in r:
+        return f"{r['unit']:18} {r['lanes']:3} {r['device']:9} FAILED: {r['error']}"
+    return (f"{r['unit']:18} {r['lanes']:3} {r['device']:9} LC {r['logic_cells']:6} FF {r['ffs']:6} "
+            f"DSP {r['dsp']:3} BRAM {r['bram']:3} SPRAM {r['spram']} Fmax {r['fmax_mhz']} MHz")
+
+
+def format_table(results):
+    """Markdown table of measure() results: unit cost, harness, total, against capacity, Fmax."""
+    lines = ["| unit | lanes | device | LC (unit) | FF | DSP | BRAM | SPRAM | LC total | LC harness | "
+             "Fmax MHz |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['unit']} | {r['lanes']} | {r['device']} | does not build: {r['error']} "
+                         "| | | | | | | |")
+            continue
+        cap = r["capacity"]
+        lines.append(
+            f"| {r['unit']} | {r['lanes']} | {r['device']} | {r['logic_cells']} ({_pct(r['logic_cells'], cap['logic_cells'])}) "
+            f"| {r['ffs']} | {r['dsp']}/{cap['dsp']} | {r['bram']}/{cap['bram']} | {r['spram']}/{cap['spram']} "
+            f"| {r['total']['logic_cells']} ({_pct(r['total']['logic_cells'], cap['logic_cells'])}) "
+            f"| {r['harness']['logic_cells']} | {r['fmax_mhz']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_report(data, md_path, json_path):
+    """reports/units.md + reports/units.json from sweep()'s result."""
+    md_path, json_path = Path(md_path), Path(json_path)
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    runs = data["runs"]
+    for r in runs:  # work folders of a sweep are temporary
+        for part in ("total", "harness"):
+            if part in r:
+                r[part].pop("files", None)
+    json_path.write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n")
+    md_path.write_text(_markdown(data))
+
+
+def _markdown(data):
+    runs = data["runs"]
+    ok = [r for r in runs if "error" not in r]
+    tools = ok[0]["tools"] if ok else {}
+    m = data["model"]
+    out = [
+        "# Unit resources and Fmax (each unit synthesized and placed alone)",
+        "",
+        f"Model: `{m['path']}` ({m['topology']}, model id {m['id']}). Tools: {tools.get('yosys', '?')}, "
+        f"{tools.get('nextpnr', '?')} (YoWASP); iCE40: `synth_ice40 -dsp`, ECP5: `synth_ecp5`; nextpnr "
+        "default seed, Fmax post-route.",
+        "",
+        "Regenerate: `ternkws synth --sweep` (writes this file and reports/units.json). One unit: "
+        "`ternkws synth --unit NAME --device up5k --lanes N [--json]`.",
+        "",
+        "Method: a unit has more port bits than the chip has pins, so it sits in `hw/synth_harness.py`'s "
+        "SerialHarness (a scan chain: every input port bit from a shift register loaded through one pin, "
+        "every output port bit captured into a shift register read out through one pin). The same "
+        "harness around a PassThrough of equal port widths gives the harness's own cost; **LC, FF, DSP, "
+        "BRAM, SPRAM of the unit = total - harness**. Fmax is the whole design's (unit + harness; the "
+        "harness paths are one LUT deep). Percentages are of the device (UP5K: 5,280 LC, 8 DSP, 30 EBR, "
+        "4 SPRAM; ECP5-85F: 83,640 LUT4, 156 MULT18X18D, 208 DP16KD). On ECP5 'LC' is TRELLIS_COMB "
+        "(LUT4s and carry halves).",
+        "",
+        format_table(runs),
+        "",
+        "## Harness cost",
+        "",
+        "| unit | lanes | device | in bits | out bits | harness LC | harness FF | harness Fmax MHz |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in ok:
+        h = r["harness"]
+        out.append(f"| {r['unit']} | {r['lanes']} | {r['device']} | {r['ports']['in_bits']} | "
+                   f"{r['ports']['out_bits']} | {h['logic_cells']} | {h['ffs']} | {h['fmax_mhz']:.1f} |")
+    out += ["", "## What each block RAM holds", ""]
+    for r in ok:
+        if not r["memories"]:
+            continue
+        desc = []
+        for name, mem in r["memories"].items():
+            desc.append(f"`{name}` {mem['kind']} {mem['depth']} x {mem['width']} bit "
+                        f"({mem['bits']:,} bits) -> {mem['bram_cells']} BRAM")
+        out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: " + "; ".join(desc))
+    out += ["", "## Critical paths", ""]
+    for r in ok:
+        cp = r["total"].get("critical_path") or {}
+        if cp:
+            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {cp['delay_ns']} ns "
+                       f"({cp['logic_ns']} logic, {cp['routing_ns']} routing, {cp['logic_steps']} logic steps) "
+                       f"from `{cp['from']}` to `{cp['to']}`")
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        out += ["", "## Configurations that did not build", ""]
+        for r in failed:
+            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {r['error']}")
+            if r.get("log_tail"):
+                out.append("  ```\n" + "\n".join("  " + l for l in r["log_tail"].splitlines()[-4:]) + "\n  ```")
+    if data.get("notes"):
+        out += ["", "## Notes", "", *data["notes"]]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,118 @@
+"""`ternkws synth`: synthesize and place one RTL unit alone; resources and Fmax.
+
+The unit (hw/units.py, built with a checkpoint's configuration) sits in hw/synth_harness.py's scan-chain
+harness so that every port is kept and timed; the harness alone is synthesized too and its cost
+subtracted: unit = total - harness. `--sweep` measures every unit at lanes 1, 4, 16 on the UP5K and once
+wide on the ECP5-85F and writes reports/units.md + reports/units.json.
+"""
+
+import json
+import sys
+
+
+def configure(parser):
+    parser.add_argument("--unit", metavar="NAME",
+                        help="ternary_generator, ternary_mixer, depthwise_conv or post_op")
+    parser.add_argument("--device", default="up5k", metavar="DEV",
+                        help="up5k (iCE40UP5K-SG48) or ecp5-85f (also ecp5-12f/25f/45f); default up5k")
+    parser.add_argument("--lanes", type=int, default=1, metavar="N",
+                        help="parallel lanes of the unit (default 1; must divide its channel counts)")
+    parser.add_argument("--freq", type=float, default=None, metavar="MHZ",
+                        help="target clock for place and route (default: 12 on iCE40, 25 on ECP5); "
+                             "Fmax is reported either way")
+    parser.add_argument("--checkpoint", default=None, metavar="NPZ",
+                        help="model whose configuration the unit is built with (default: bundled model)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="keep netlists, constraints, logs and nextpnr reports in DIR/total, DIR/harness")
+    parser.add_argument("--timeout", type=float, default=1800, metavar="S",
+                        help="limit per tool run in seconds (default 1800)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="measure every unit (lanes 1, 4, 16 on up5k; 64 on ecp5-85f) and write "
+                             "reports/units.md and reports/units.json")
+    parser.add_argument("--out-dir", default="reports", metavar="DIR",
+                        help="where --sweep writes units.md and units.json (default: reports)")
+
+
+def run(args):
+    from ternkws.errors import UserError
+
+    if args.sweep:
+        return _sweep(args)
+    if not args.unit:
+        from hw.units import UNITS
+        raise UserError(f"--unit is required (one of {', '.join(UNITS)}), or --sweep")
+    if args.freq is not None and not args.freq > 0:
+        raise UserError(f"--freq must be positive, not {args.freq}")
+
+    from boards.toolchain import get_device
+    from golden import checkpoint
+    from hw.units import check, measure
+
+    device = get_device(args.device)
+    model = checkpoint.load(args.checkpoint)
+    check(args.unit, args.lanes, model)  # argument errors before any tool runs
+    log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
+    result = measure(args.unit, args.lanes, device, model=model, freq_mhz=args.freq, keep=args.keep,
+                     timeout_s=args.timeout, log=log)
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        print(format_result(result))
+    return 0
+
+
+def _row(label, key, r):
+    cap = r["capacity"][key]
+    cells = []
+    for v in (r[key], r["harness"][key], r["total"][key]):
+        pct = f"{100.0 * v / cap:5.1f}%" if cap else ""
+        cells.append(f"{v:>7} {pct:>6}")
+    return f"{label:<13}" + "".join(f"{c:>16}" for c in cells) + f"{cap:>10}"
+
+
+def format_result(r):
+    """The readable table of one measure() result."""
+    m = r["model"]
+    lines = [f"{r['unit']}, {r['lanes']} lane(s) on {r['device']} ({r['part']}), model {m['topology']} "
+             f"{m['id']}, target {r['freq_mhz']:g} MHz",
+             f"{'':<13}{'unit':>16}{'harness':>16}{'total':>16}{'capacity':>10}"]
+    for label, key in (("logic cells", "logic_cells"), ("flip-flops", "ffs"), ("DSP", "dsp"),
+                       ("BRAM", "bram"), ("SPRAM", "spram")):
+        lines.append(_row(label, key, r))
+    if r["capacity"].get("lutram"):
+        lines.append(_row("LUT RAM", "lutram", r))
+    fmax = r["fmax_mhz"]
+    met = "" if fmax is None else ("meets" if fmax >= r["freq_mhz"] else "MISSES")
+    lines.append(f"Fmax {fmax} MHz ({met} the {r['freq_mhz']:g} MHz target; harness alone "
+                 f"{r['harness']['fmax_mhz']} MHz). unit = total - harness; harness: "
+                 f"{r['ports']['in_bits']} input + {r['ports']['out_bits']} output chain bits.")
+    for name, mem in r["memories"].items():
+        lines.append(f"memory {name}: {mem['kind']} {mem['depth']} x {mem['width']} bit "
+                     f"({mem['bits']:,} bits) -> {mem['bram_cells']} block RAM(s)")
+    cp = r["total"].get("critical_path")
+    if cp:
+        lines.append(f"critical path {cp['delay_ns']} ns ({cp['logic_ns']} logic, {cp['routing_ns']} routing): "
+                     f"{cp['from']} -> {cp['to']}")
+    if r["total"].get("files"):
+        lines.append(f"files: {r['total']['files']['report']} (and the harness's beside it)")
+    return "\n".join(lines)
+
+
+def _sweep(args):
+    from pathlib import Path
+
+    from golden import checkpoint
+    from hw.units import format_table, sweep, write_report
+
+    model = checkpoint.load(args.checkpoint)
+    data = sweep(model=model, freq_mhz=args.freq, timeout_s=args.timeout,
+                 log=lambda msg: print(msg, file=sys.stderr))
+    out = Path(args.out_dir)
+    write_report(data, out / "units.md", out / "units.json")
+    if args.json:
+        print(json.dumps(data, indent=1, default=str))
+    else:
+        print(format_table(data["runs"]))
+        print(f"wrote {out / 'units.md'} and {out / 'units.json'}")
+    return 0
