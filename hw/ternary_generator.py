@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.ternary_generator import BITS_PER_ENTRY, WIDTH, bit_masks, seed_state, threshold
 
-__all__ = ["TernaryGenerator", "check_density", "check_lanes", "check_seed"]
+__all__ = ["TernaryGenerator", "check_density", "check_lanes", "check_seed", "check_seeds"]
 
 
 def check_density(density):
@@ -57,6 +57,16 @@ def check_seed(seed, what="seed"):
     return int(seed)
 
 
+def check_seeds(seeds):
+    """`seeds` as a non-empty tuple of ints in [0, 2^64); TypeError/ValueError otherwise."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise TypeError(f"seeds must be a sequence of integers, not {seeds!r}")
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed (one per layer), not an empty sequence")
+    return tuple(check_seed(s, f"seeds[{n}]") for n, s in enumerate(seeds))
+
+
 class TernaryGenerator(wiring.Component):
     """Parallel (leap-forward) LFSR producing `lanes` ternary entries per cycle.
 
@@ -71,14 +81,13 @@ class TernaryGenerator(wiring.Component):
     """
 
     def __init__(self, seeds, density, lanes):
-        if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
-            raise TypeError(f"seeds must be a sequence of integers, not {seeds!r}")
-        seeds = tuple(seeds)
-        if not seeds:
-            raise ValueError("seeds must hold at least one seed (one per layer), not an empty sequence")
-        self._seeds = tuple(check_seed(s, f"seeds[{n}]") for n, s in enumerate(seeds))
-        self._density = check_density(density)
-        self._lanes = check_lanes(lanes)
+        try:
+            self._seeds = check_seeds(seeds)
+            self._density = check_density(density)
+            self._lanes = check_lanes(lanes)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True     # a rejected unit is not an "unused elaboratable"
+            raise
         super().__init__({
             "layer": In(range(len(self._seeds))),
             "restart": In(1),

@@ -112,9 +112,13 @@ class TernaryMixer(wiring.Component):
     """
 
     def __init__(self, layers, density, lanes):
-        self._lanes = check_lanes(lanes)
-        self._density = check_density(density)
-        self._layers = _check_layers(layers, self._lanes)
+        try:
+            self._lanes = check_lanes(lanes)
+            self._density = check_density(density)
+            self._layers = _check_layers(layers, self._lanes)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True     # a rejected unit is not an "unused elaboratable"
+            raise
         self._acc_width = max(acc_bits(c_in) for c_in, _, _ in self._layers)
         super().__init__({
             "layer": In(range(len(self._layers))),

