@@ -83,7 +83,7 @@ def _environment(simulator, tb_params):
         os.environ["PATH"] = str(bin_dir) + os.pathsep + saved["PATH"] if saved["PATH"] else str(bin_dir)
         # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large enough to use a
         # precompiled header fails to compile ("Vtop__pch.h.fast: linker input file not found"); a
-        # variable given in MAKEFLAGS overrides the makefile's. -j2: the machines here have 2 cores.
+        # variable given in MAKEFLAGS overrides the makefile's.
         os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved["MAKEFLAGS"], "CFG_CXXFLAGS_PCH_I=-include"]))
     os.environ[PARAMS_ENV] = json.dumps(tb_params if tb_params is not None else {})
     try:
