@@ -126,12 +126,11 @@ class TernaryGenerator(wiring.Component):
         state = Signal(WIDTH, init=starts[0])
 
         def xor_of(mask):
-            # b[k] as the XOR of the state bits in its mask (a plain wire for k < WIDTH).
-            taps = [state[j] for j in range(WIDTH) if mask >> j & 1]
-            bit = taps[0]
-            for tap in taps[1:]:
-                bit = bit ^ tap
-            return bit
+            # b[k] = XOR of the state bits in its mask: a plain wire for k < WIDTH, else a reduce-XOR
+            # (a balanced tree after synthesis) of a few to a few dozen taps.
+            if mask & (mask - 1) == 0:
+                return state[mask.bit_length() - 1]
+            return (state & mask).xor()
 
         bits = Signal(step)
         for k in range(step):
