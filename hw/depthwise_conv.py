@@ -330,18 +330,22 @@ class DepthwiseConv(wiring.Component):
                              tap_frame.eq(tap_frame + dil)]
 
         prod2 = Signal(data.ArrayLayout(signed(16), lanes))
-        acc = Signal(data.ArrayLayout(signed(aw), lanes))
-        # round_shift + saturation of the finished sums; the shift is a per-layer constant, so a
-        # layer mux of constant shifts replaces a barrel shifter
+        # The accumulator starts each group at the rounding constant 2^(s-1) instead of 0, so
+        # round_shift(sum, s) is just acc >> s: no rounding adder. s is clamped to aw (larger shifts give
+        # 0 as well, since |sum| < 2^(aw-1)), so acc needs aw + 1 bits.
+        acc = Signal(data.ArrayLayout(signed(aw + 1), lanes))
+        rounding = Signal(range((1 << (aw - 1)) + 1))    # latched per run
+        shifts = {}                                    # clamped shift -> layers using it
+        for n, layer in enumerate(layers):
+            shifts.setdefault(min(layer.shift, aw), []).append(n)
         sat8 = []
         for lane in range(lanes):
+            # the shift is a per-layer constant: a mux over the distinct shifts replaces a barrel shifter
             shifted = Signal(signed(aw + 1), name=f"shifted{lane}")
             with m.Switch(cur_layer):
-                for n, layer in enumerate(layers):
-                    with m.Case(n):
-                        s = min(layer.shift, aw)   # larger shifts give 0 as well: |acc| < 2^(aw-1)
-                        rounding = (1 << (s - 1)) if s else 0
-                        m.d.comb += shifted.eq((acc[lane] + rounding) >> s)
+                for s, members in shifts.items():
+                    with m.Case(*members):
+                        m.d.comb += shifted.eq(acc[lane] >> s)
             sat8.append(Mux(shifted > 127, 127, Mux(shifted < -128, -128, shifted[:8])))
 
         # --- stage 1 -> 2: multiply; taps outside [0, frames) are zero padding ---------------------
@@ -359,7 +363,7 @@ class DepthwiseConv(wiring.Component):
             # --- stage 2 -> 3: accumulate over the K taps of group j ------------------------------
             with m.If(v2):
                 for lane in range(lanes):
-                    m.d.sync += acc[lane].eq(Mux(first2, prod2[lane], acc[lane] + prod2[lane]))
+                    m.d.sync += acc[lane].eq(Mux(first2, rounding, acc[lane]) + prod2[lane])
             # --- stage 3 -> output register: round, shift, saturate -------------------------------
             m.d.sync += self.o.valid.eq(done3)
             with m.If(done3):
@@ -380,6 +384,7 @@ class DepthwiseConv(wiring.Component):
                                 groups_m1.eq(g - 1), kernel_m1.eq(layer.kernel - 1), pad.eq(layer.pad),
                                 dil.eq(layer.dilation), ring.eq(size), step.eq(layer.dilation * g),
                                 w_base.eq(w_bases[n]), w_addr.eq(w_bases[n]),
+                                rounding.eq((1 << (min(layer.shift, aw) - 1)) if layer.shift else 0),
                                 grp_addr.eq(start), tap_addr.eq(start),
                                 grp_frame.eq(-layer.pad), tap_frame.eq(-layer.pad),
                             ]

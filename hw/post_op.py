@@ -252,10 +252,13 @@ class PostOp(wiring.Component):
         const1 = consts(consts_rd.data)
 
         shifted = Signal(signed(z_width))
+        shifts = {}                                    # shift -> layers using it
+        for n, layer in enumerate(layers):
+            shifts.setdefault(layer.shift, []).append(n)
         with m.Switch(layer3):
-            for n, layer in enumerate(layers):
-                with m.Case(n):
-                    m.d.comb += shifted.eq(z3 >> layer.shift)
+            for s, members in shifts.items():
+                with m.Case(*members):
+                    m.d.comb += shifted.eq(z3 >> s)
         lo = 0 if self._relu else -128
         y = Mux(shifted > 127, 127, Mux(shifted < lo, lo, shifted[:8]))
 
