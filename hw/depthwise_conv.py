@@ -24,6 +24,9 @@ Datapath
 * Schedule: for each output frame, for each group j, for each tap k: one read, ``lanes`` int8 x int8
   multiplies, one accumulate per lane; after tap K - 1 the ``lanes`` sums are rounded, saturated and
   leave as output beat j. So ``lanes`` multipliers, C * K / lanes cycles per output frame in steady state.
+* Requantization: each lane's accumulator starts a group at the rounding constant 2^(shift-1), so
+  round_shift is a plain arithmetic shift; the shift is a per-layer constant, so a mux over the layers'
+  distinct shifts (wiring) replaces a barrel shifter, then sat8.
 * Padding: taps whose frame index is outside [0, frames) multiply 0, never buffer content (the ring may
   hold frames of an earlier run).
 * Flow control: output frame t starts as soon as input frame min(t + p, frames - 1) is complete; input
@@ -31,26 +34,29 @@ Datapath
   read -> multiply -> accumulate -> round/saturate) stalls as a whole while ``o.valid & ~o.ready``; no
   value or beat is ever dropped under any stall pattern on ``i`` or ``o``.
 
-Cycles (measured with tests/test_depthwise_conv.py's cycle counter: ``i`` always valid, ``o`` always
-ready, T = 128 frames, the default network's depthwise layers). Steady state is exactly C * K / lanes
-cycles per output frame; a whole run, from the first edge that sees ``i.valid`` to the edge that takes
-the last output beat, is ``T * C * K / lanes + min(p + 1, T) * C / lanes + 5`` cycles (p + 1 frames to
-fill the buffer, 1 start cycle, 4 pipeline stages after the last read).
+Cycles (measured in Verilator by tests/test_depthwise_conv.py::test_cycle_table_default_layers, which
+asserts them: ``i`` always valid, ``o`` always ready, T = 128 frames, the default network's depthwise
+layers, one unit per lanes value holding all five). Steady state is exactly C * K / lanes cycles per
+output frame; a whole run, from the first edge that sees ``i.valid`` to the edge that takes the last
+output beat, is ``1 + min(p + 1, T) * C / lanes + T * C * K / lanes + 4`` cycles (1 start cycle, p + 1
+frames to fill the buffer, 4 pipeline stages after the last read); ``cycles_per_run()`` gives it.
 
-===============  ========  ========  ========  ========  ========
-(C, K, dil)      lanes 1   lanes 2   lanes 4   lanes 8   lanes 16
-===============  ========  ========  ========  ========  ========
-(64, 11, 1)         704       352       176        88        44   cycles per output frame
-(128, 13, 1)       1664       832       416       208       104
-(64, 15, 1)         960       480       240       120        60
-(64, 17, 1)        1088       544       272       136        68
-(64, 29, 2)        1856       928       464       232       116
-(64, 11, 1)        90566     45286     22646     11326      5666   cycles per run of 128 frames
-(128, 13, 1)      213894    106950     53478     26742     13406
-(64, 15, 1)       123398     61702     30854     15430      7718
-(64, 17, 1)       139846     69926     34966     17486      8746
-(64, 29, 2)       239430    119718     59862     29934     15078
-===============  ========  ========  ========  ========  ========
+=============  ===============================  ==========================================
+(C, K, dil)    cycles per output frame           cycles per run of 128 frames
+               lanes 1    2    4    8   16       lanes 1       2       4       8      16
+=============  ===============================  ==========================================
+(64, 11, 1)          704  352  176   88   44        90,501  45,253  22,629  11,317   5,661
+(128, 13, 1)        1664  832  416  208  104       213,893 106,949  53,477  26,741  13,373
+(64, 15, 1)          960  480  240  120   60       123,397  61,701  30,853  15,429   7,717
+(64, 17, 1)         1088  544  272  136   68       139,845  69,925  34,965  17,485   8,745
+(64, 29, 2)         1856  928  464  232  116       239,429 119,717  59,861  29,933  14,969
+all five             --                            807,065 403,545 201,785 100,905  50,465
+=============  ===============================  ==========================================
+
+Resources (``ternkws synth --unit depthwise_conv``, bundled 3x1x64 model, iCE40 UP5K, yosys -dsp):
+lanes 4: 1,121 LC, 4 DSP, 22 BRAM (line buffer 928 x 32 bit: 8, weights 1,568 x 32 bit: 14), Fmax 35.6 MHz;
+lanes 8: 1,497 LC, 8 DSP, 24 BRAM, Fmax 35.8 MHz. Yosys gives every int8 x int8 multiply a whole SB_MAC16
+(it does not use the DSP's dual 8 x 8 mode), so on the UP5K lanes + the post-op's 2 DSPs must stay <= 8.
 """
 
 from dataclasses import dataclass

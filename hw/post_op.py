@@ -26,6 +26,10 @@ Constants: per-channel mult and bias' in one ROM (``Memory`` initialized at elab
 mult_res in a second ROM holding only the residual layers' channels — per-channel tables are too big for
 LUT muxes. Per-layer scalars (shift, c_out, table bases, has-residual) are constant muxes on the layer
 index: a few bits each, not worth a memory. A retrained checkpoint changes only the initial contents.
+
+Resources (``ternkws synth --unit post_op``, bundled 3x1x64 model: 6 layers, 576 channels, 2 residual
+layers, acc_width 16; iCE40 UP5K): 413 LC, 189 FF, 2 DSP, 9 BRAM (constants 576 x 40 bit: 8, mult_res
+192 x 16 bit: 1), Fmax 39.2 MHz.
 """
 
 from dataclasses import dataclass
