@@ -29,13 +29,16 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## make verify-full: everything, including the long random-network campaigns
+## make verify-full: every test (slow ones too) and 1,000 random networks RTL-vs-golden (about an hour)
 verify-full: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m sim.campaign --cases 1000 --jobs 2 --json reports/verify.json
 
-## make demo: features -> golden int8 inference on the bundled sample clips
+## make demo: features -> golden int8 inference -> RTL simulation (bit-exact check) -> Verilog
 demo: $(STAMP)
 	$(TERNKWS) infer $(if $(MODEL),--model $(MODEL)) golden/samples/*.wav
+	$(TERNKWS) sim $(if $(MODEL),--model $(MODEL)) golden/samples/*.wav
+	$(TERNKWS) verilog $(if $(MODEL),--model $(MODEL)) -o build/ternkws_up5k.v
 
 ## make dataset / train: synthesize speech (needs Debian's flite, festival, espeak-ng, sox) and train
 dataset: $(STAMP)
