@@ -397,18 +397,20 @@ def _sox_float(args, what):
 def _speech_clip(plan_, rng, base_seconds):
     """sox effects on the base, then shift in the 1-s window, then noise. Returns (audio, augment)."""
     effects, notes = ["rate", str(SAMPLE_RATE)], []    # first, so filters see 16 kHz (kal is 8 kHz)
-    r = rng.random()
+    # speed scales every frequency (formants and F0: a longer or shorter vocal tract, the strongest
+    # speaker cue there is to vary with only 4 recorded people) and the duration; tempo changes only the
+    # duration, pitch only F0. Drawn independently, so formants and F0 vary separately.
     factor = 1.0
-    if r < 0.45:
-        s = rng.uniform(0.9, 1.1)
+    if rng.random() < 0.6:
+        s = rng.uniform(0.85, 1.15)
         effects += ["speed", f"{s:.4f}"]
         notes.append(f"speed={s:.3f}")
-        factor = s
-    elif r < 0.8:
+        factor *= s
+    if rng.random() < 0.4:
         t = rng.uniform(0.85, 1.15)
         effects += ["tempo", "-s", f"{t:.4f}"]
         notes.append(f"tempo={t:.3f}")
-        factor = t
+        factor *= t
     if rng.random() < 0.5:
         c = rng.uniform(-300, 300)
         effects += ["pitch", f"{c:.0f}"]
@@ -421,6 +423,7 @@ def _speech_clip(plan_, rng, base_seconds):
         rev, room = rng.uniform(10, 60), rng.uniform(10, 80)
         effects += ["pad", "0", "0.3", "reverb", f"{rev:.0f}", "50", f"{room:.0f}"]
         notes.append(f"reverb={rev:.0f}/{room:.0f}")
+    effects += ["rate", str(SAMPLE_RATE)]   # speed and pitch change sox's internal rate: back to 16 kHz
     band = rng.random()
     if band < 0.1:
         effects += ["sinc", "300-3400"]
@@ -640,7 +643,9 @@ def export_samples(data_dir, dest):
         aug = r["augment"]
         snr = [float(p.split("@")[1][:-2]) for p in aug.split() if p.startswith("noise=") and
                p.endswith("dB")]
-        heavy = ("reverb" in aug) + ("band=" in aug) + ("lowpass" in aug) + ("hum" in aug)
+        gain = [float(p[5:-2]) for p in aug.split() if p.startswith("gain=")]
+        heavy = ("reverb" in aug) + ("band=" in aug) + ("lowpass" in aug) + ("hum" in aug) + \
+            ("pitch" in aug) + (gain[0] < -12 if gain else 0)
         return (r["voice"].startswith("espeak"), heavy, -(snr[0] if snr else 40), r["file"])
 
     dest.mkdir(parents=True, exist_ok=True)
