@@ -250,3 +250,13 @@ def test_missing_tool_names_the_debian_package(tmp_path, monkeypatch, capsys, pr
     assert main(["dataset", "--out", str(tmp_path / "d"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "apt-get install" in err
+
+
+def test_cli_default_size_is_the_documented_one():
+    import argparse
+    from ternkws.commands import dataset as command
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    args = parser.parse_args(["--out", "x"])
+    assert args.per_class == dataset.DEFAULT_PER_CLASS
+    assert args.sources.split(",") == list(dataset.SOURCES)
