@@ -123,7 +123,7 @@ class TernaryMixer(wiring.Component):
         except (TypeError, ValueError):
             self._MustUse__silence = True     # a rejected unit is not an "unused elaboratable"
             raise
-        self._acc_width = max(acc_bits(c_in) for c_in, _, _ in self._layers)
+        self._acc_width = max(self._acc_bits(c_in) for c_in, _, _ in self._layers)
         super().__init__({
             "layer": In(range(len(self._layers))),
             "i": In(stream.Signature(data.ArrayLayout(signed(8), self._lanes))),
@@ -152,6 +152,20 @@ class TernaryMixer(wiring.Component):
         """Frame-buffer words (beats) per input frame of each layer: c_in / lanes."""
         return tuple(c_in // self._lanes for c_in, _, _ in self._layers)
 
+    # Hooks: the stored-weights baseline (hw/stored_mixer.py) reuses this schedule with other entries.
+    def _acc_bits(self, c_in):
+        return acc_bits(c_in)
+
+    def _entry_source(self):
+        """A component with ports layer, restart, o (lanes entries per beat, row-major)."""
+        return TernaryGenerator([seed for _, _, seed in self._layers], self._density, self._lanes)
+
+    def _lane_term(self, m, lane, x, entry):
+        # entry = +1 (0b01), -1 (0b11) or 0 (0b00): bit 0 = nonzero, bit 1 = negative.
+        term = Signal(signed(9), name=f"term{lane}")
+        m.d.comb += term.eq(Mux(entry[0], Mux(entry[1], -x, x), 0))
+        return term
+
     def cycles_per_frame(self, layer=0):
         c_in, c_out, _ = self._layers[layer]
         return cycles_per_frame(c_in, c_out, self._lanes)
@@ -163,8 +177,7 @@ class TernaryMixer(wiring.Component):
         c_outs = tuple(c_out for _, c_out, _ in self._layers)
         max_words, max_c_out = max(words_of), max(c_outs)
 
-        m.submodules.generator = generator = TernaryGenerator(
-            [seed for _, _, seed in self._layers], self._density, lanes)
+        m.submodules.generator = generator = self._entry_source()
         m.d.comb += generator.layer.eq(self.layer)
 
         # Per-layer sizes as constants muxed by `layer` (stable while frames are in flight).
@@ -250,7 +263,7 @@ class TernaryMixer(wiring.Component):
         stage1_valid = Signal()
         stage1_first = Signal()      # first word of an output channel: start a new sum
         stage1_last = Signal()       # last word: the sum is output channel `row`
-        stage1_entries = Signal(data.ArrayLayout(signed(2), lanes))
+        stage1_entries = Signal(generator.o.payload.shape())
         with m.If(advance):
             m.d.sync += [
                 stage1_valid.eq(issue),
@@ -259,15 +272,8 @@ class TernaryMixer(wiring.Component):
                 stage1_entries.eq(generator.o.payload),
             ]
 
-        terms = []
-        for lane in range(lanes):
-            x = read.data[lane]
-            entry = stage1_entries[lane]
-            # entry = +1 (0b01), -1 (0b11) or 0 (0b00): bit 0 = nonzero, bit 1 = negative.
-            term = Signal(signed(9), name=f"term{lane}")
-            m.d.comb += term.eq(Mux(entry[0], Mux(entry[1], -x, x), 0))
-            terms.append(term)
-        lane_sum = Signal(signed(acc_bits(lanes)))
+        terms = [self._lane_term(m, lane, read.data[lane], stage1_entries[lane]) for lane in range(lanes)]
+        lane_sum = Signal(signed(self._acc_bits(lanes)))
         m.d.comb += lane_sum.eq(_adder_tree(terms))
 
         acc = Signal(signed(self._acc_width))

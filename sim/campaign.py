@@ -2,7 +2,7 @@
 
     python -m sim.campaign --cases 1000 [--start 0] [--jobs 2] [--json reports/verify.json]
 
-Each case is a random small network (topology, seeds, density, weights, lanes), random and extreme inputs
+Each case is a random small network (every fourth one with stored learned 1x1 weights) (topology, seeds, density, weights, lanes), random and extreme inputs
 and random valid/ready back-pressure (sim/random_networks.py). Prints how many cases ran and how many
 mismatched (the only acceptable figure is 0) and exits non-zero on any mismatch.
 """
@@ -22,7 +22,8 @@ def run_case(case):
     from sim.accelerator_pysim import run_pysim
     from sim.random_networks import random_case
 
-    model, config, windows = random_case(1000 + case)
+    # Every fourth case is a stored-weights (learned 1x1) network.
+    model, config, windows = random_case(1000 + case, mixer="learned" if case % 4 == 3 else "ternary")
     stall = [0.0, 0.3, 0.6][case % 3]
     try:
         results = run_pysim(model, config, windows, seed=case, stall=stall)

@@ -46,6 +46,13 @@ def test_campaign_reports_a_mismatch(monkeypatch):
     assert not r["ok"] and r["mismatches"]
 
 
+@pytest.mark.parametrize("case", range(10))
+def test_random_stored_weights_network_bit_exact(case):
+    """The stored-weights baseline (learned int8 1x1 read from ROM) through the same accelerator."""
+    model, config, windows = random_case(3000 + case, mixer="learned")
+    check_case(model, config, windows, seed=case, stall=[0.0, 0.4][case % 2])
+
+
 def test_schedule_of_default_model():
     from golden.checkpoint import load
     passes = schedule(load())
