@@ -125,7 +125,7 @@ def random_acc(rng, acc_width, c_out, kind):
 
 # --- value tests -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("seed", range(16))
+@pytest.mark.parametrize("seed", range(48))
 def test_random_layers_match_golden(seed):
     rng = np.random.default_rng(2000 + seed)
     acc_width = int(rng.choice([1, 8, 16, 17, 23, MAX_ACC_WIDTH]))
