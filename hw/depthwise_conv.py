@@ -10,7 +10,9 @@ Streams
 j*lanes .. j*lanes + lanes - 1 (element l of the payload is channel j*lanes + l). A run is exactly
 ``frames`` input frames and ``frames`` output frames, in time order. ``layer`` selects the layer of the
 run; it is sampled when a run starts (the first cycle ``i.valid`` is seen while ``idle``) and must only
-change while ``idle``. While idle, ``i.ready`` is 0; the run starts the cycle after ``i.valid`` is seen.
+change while ``idle`` (values >= len(layers) are not allowed). While idle, ``i.ready`` is 0; the run
+starts the cycle after ``i.valid`` is seen, and the unit is idle again from the edge that takes the last
+output beat.
 
 Datapath
 --------
@@ -62,7 +64,7 @@ lanes 8: 1,497 LC, 8 DSP, 24 BRAM, Fmax 35.8 MHz. Yosys gives every int8 x int8 
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth import Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
