@@ -9,7 +9,8 @@ Streams
 ``i``: one output channel per beat, ``{acc, acc_res}`` (each ``signed(acc_width)``), channels 0 .. c_out - 1
 of a frame in order, frames back to back; ``acc_res`` is ignored for layers without a residual. ``o``: one
 int8 per beat, same order. ``layer`` is sampled with the first beat (channel 0) of every frame and holds
-for the frame; it may change at any time, a new value takes effect at the next frame.
+for the frame; it may change at any time, a new value takes effect at the next frame (values >=
+len(layers) are not allowed).
 
 Datapath (4 stages, one beat per cycle, the whole pipeline stalls while ``o.valid & ~o.ready``)
 ------------------------------------------------------------------------------------------------
