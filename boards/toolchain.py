@@ -114,7 +114,8 @@ class ToolchainError(UserError):
         self.stage = stage
         self.log_tail = log_tail
         self.partial = partial or {}
-        text = f"{stage}: {message}"
+        self.summary = f"{stage}: {message}"      # one line
+        text = self.summary
         if log_tail:
             text += "\n" + "\n".join("    " + line for line in log_tail.splitlines())
         super().__init__(text)
@@ -181,9 +182,36 @@ def _run(stage, cmd, cwd, log_name, timeout_s):
         except OSError as e:
             raise ToolchainError(stage, f"could not start {cmd[0]}: {e}") from None
     if p.returncode != 0:
-        raise ToolchainError(stage, f"failed (exit status {p.returncode}); last lines of {log_name}:",
-                             _tail(log_path))
+        what, partial = _diagnose(log_path)
+        raise ToolchainError(stage, f"failed (exit status {p.returncode}): {what}; last lines of {log_name}:",
+                             _tail(log_path), partial)
     return time.monotonic() - t0
+
+
+_UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
+
+
+def _diagnose(log_path):
+    """One phrase saying why a tool failed: the resources nextpnr found overused, else its first
+    ERROR line; and {'overused': {cell: [used, available]}} when the design does not fit."""
+    try:
+        text = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        text = []
+    over = {}
+    for line in text:
+        m = _UTIL_LINE.match(line)
+        if m and int(m.group(2)) > int(m.group(3)):
+            over[m.group(1)] = [int(m.group(2)), int(m.group(3))]
+    if over:
+        return ("the design does not fit: " + ", ".join(f"{c} {u}/{a}" for c, (u, a) in over.items()),
+                {"overused": over})
+    errors = [l.strip() for l in text if l.startswith("ERROR") or "error:" in l.lower()]
+    if errors:
+        return errors[0], {}
+    if not any(l.strip() and not l.startswith("Preparing to run") for l in text):
+        return "it printed nothing (killed, or out of memory?)", {}
+    return "see the log", {}
 
 
 def _tail(path, lines=15):
@@ -423,7 +451,9 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
         synth = f"synth_ecp5 {synth_opts} -top {top}"
     script = "\n".join([read_cmd, synth, f"tee -q -o {stat} stat -json", f"write_json {netlist}", ""])
     (work / f"{top}.ys").write_text(script)
-    seconds["yosys"] = _run("yosys", [_tool("yosys"), "-q", "-s", f"{top}.ys"], work, "yosys.log", timeout_s)
+    # -q keeps warnings and errors on the console log (yosys.log); -l keeps the whole log beside it.
+    seconds["yosys"] = _run("yosys", [_tool("yosys"), "-q", "-l", "yosys-full.log", "-s", f"{top}.ys"], work,
+                            "yosys.log", timeout_s)
     ystat = parse_yosys_stat(work / stat, device.family)
     memories = _memories(work / netlist, top, device.family)
 
@@ -454,7 +484,7 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
     try:
         seconds["nextpnr"] = _run(device.nextpnr, cmd, work, "nextpnr.log", timeout_s)
     except ToolchainError as e:
-        e.partial.update(partial)
+        e.partial = {**partial, **e.partial}
         raise
     res = parse_nextpnr_report(work / report, device)
 

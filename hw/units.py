@@ -5,6 +5,9 @@ unit serves all of them, a `layer` input selects one), exactly as the accelerato
 
     ternary_generator  leap-forward LFSR: one seed per 1x1 of the plan (residual 1x1 included)
     ternary_mixer      every 1x1 of the plan (c_in, c_out, seed), add/subtract only
+    stored_mixer       the stored-weights baseline of the same 1x1 layers (learned int8 weights in a
+                       ROM, `lanes` multipliers): the checkpoint's learned weights, or seeded random
+                       int8 of the same shapes for a ternary checkpoint (same ROM size)
     depthwise_conv     every depthwise layer (channels, kernel, dilation, int8 weights, shift)
     post_op            every layer's BN fold (mult, bias, shift, mult_res); one value per cycle, so
                        it has no lanes (lanes must be 1)
@@ -73,6 +76,27 @@ def _depthwise_conv(lanes, model):
     return DepthwiseConv(_depthwise_layers(model), lanes, model.features.n_frames)
 
 
+def _stored_weights(model):
+    """The learned int8 1x1 matrices of a learned checkpoint; for a ternary one, seeded random int8
+    matrices of the same shapes (the ROM's size, hence its resources, depends on the shapes only)."""
+    import numpy as np
+    ints = model.int_arrays
+    out = []
+    rng = np.random.default_rng(0)
+    for layer in model.plan:
+        for key, c_in in ((f"{layer.name}.q.pw", layer.c_in), (f"{layer.name}.q.res.pw", layer.res_c_in)):
+            if key.endswith(".res.pw") and not layer.residual:
+                continue
+            w = ints.get(key)
+            out.append(w if w is not None else rng.integers(-127, 128, (layer.c_out, c_in), dtype=np.int8))
+    return out
+
+
+def _stored_mixer(lanes, model):
+    from hw.stored_mixer import StoredMixer
+    return StoredMixer(_stored_weights(model), lanes)
+
+
 def _post_op(lanes, model):
     from hw.post_op import PostOp
     return PostOp(_post_op_layers(model), _mixer_acc_width(model), relu=True)
@@ -83,6 +107,20 @@ UNITS = {
     "ternary_mixer": _ternary_mixer,
     "depthwise_conv": _depthwise_conv,
     "post_op": _post_op,
+    "stored_mixer": _stored_mixer,
+}
+
+# What each memory of a unit holds (names as the units give them), for the report.
+MEMORY_ROLES = {
+    ("ternary_mixer", "unit.frames"): "the input frame buffer: two frames of c_in int8 activations "
+                                      "(double-buffered), no weights",
+    ("stored_mixer", "unit.frames"): "the input frame buffer: two frames of c_in int8 activations",
+    ("stored_mixer", "unit.generator.rom"): "the learned int8 1x1 weights of every layer (ROM)",
+    ("depthwise_conv", "unit.line_buffer"): "the line buffer: the last (K-1)*dil+2 input frames of "
+                                            "int8 activations",
+    ("depthwise_conv", "unit.weights"): "the learned int8 depthwise weights of every layer (ROM)",
+    ("post_op", "unit.consts"): "per-channel BN multiplier and bias (rounding folded in) of every layer (ROM)",
+    ("post_op", "unit.mult_res"): "per-channel residual BN multiplier of the residual layers (ROM)",
 }
 
 
@@ -91,7 +129,7 @@ def valid_lanes(name, model):
     (the generator has the mixer's, since it feeds it); post_op has none (1)."""
     if name == "post_op":
         return [1]
-    if name in ("ternary_generator", "ternary_mixer"):
+    if name in ("ternary_generator", "ternary_mixer", "stored_mixer"):
         counts = [c_in for c_in, _, _ in _mixer_layers(model)]
     elif name == "depthwise_conv":
         counts = [c for c, *_ in _depthwise_layers(model)]
@@ -253,7 +291,7 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
             try:
                 r = measure(name, lanes, device, model=model, freq_mhz=freq_mhz, timeout_s=timeout_s, log=log)
             except ToolchainError as e:
-                r = {"unit": name, "lanes": lanes, "device": device, "error": str(e).splitlines()[0],
+                r = {"unit": name, "lanes": lanes, "device": device, "error": e.summary,
                      "log_tail": e.log_tail, "partial": e.partial}
             r["seconds"] = round(time.monotonic() - t0, 1)
             if log:
@@ -274,6 +312,19 @@ def _one_line(r):
             f"DSP {r['dsp']:3} BRAM {r['bram']:3} SPRAM {r['spram']} Fmax {r['fmax_mhz']} MHz")
 
 
+def _failure(r):
+    """'does not fit: ICESTORM_DSP 16/8 (yosys: ...)' or the tool's error, for a table cell."""
+    over = r.get("partial", {}).get("overused")
+    if over:
+        text = "does not fit: " + ", ".join(f"{c} {u}/{a}" for c, (u, a) in over.items())
+    else:
+        text = "failed: " + r["error"]
+    cells = r.get("partial", {}).get("yosys_cells")
+    if cells:
+        text += " (yosys, total with harness: " + ", ".join(f"{n} {c}" for c, n in cells.items()) + ")"
+    return text
+
+
 def format_table(results):
     """Markdown table of measure() results: unit cost, harness, total, against capacity, Fmax."""
     lines = ["| unit | lanes | device | LC (unit) | FF | DSP | BRAM | SPRAM | LC total | LC harness | "
@@ -281,8 +332,7 @@ def format_table(results):
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['unit']} | {r['lanes']} | {r['device']} | does not build: {r['error']} "
-                         "| | | | | | | |")
+            lines.append(f"| {r['unit']} | {r['lanes']} | {r['device']} | {_failure(r)} | | | | | | | |")
             continue
         cap = r["capacity"]
         lines.append(
@@ -348,8 +398,10 @@ def _markdown(data):
             continue
         desc = []
         for name, mem in r["memories"].items():
+            role = MEMORY_ROLES.get((r["unit"], name), "")
+            lut = " (LUT RAM / logic)" if not mem["bram_cells"] else ""
             desc.append(f"`{name}` {mem['kind']} {mem['depth']} x {mem['width']} bit "
-                        f"({mem['bits']:,} bits) -> {mem['bram_cells']} BRAM")
+                        f"({mem['bits']:,} bits) -> {mem['bram_cells']} BRAM{lut}" + (f": {role}" if role else ""))
         out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: " + "; ".join(desc))
     out += ["", "## Critical paths", ""]
     for r in ok:
@@ -362,7 +414,7 @@ def _markdown(data):
     if failed:
         out += ["", "## Configurations that did not build", ""]
         for r in failed:
-            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {r['error']}")
+            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {r['error']}. {_failure(r)}")
             if r.get("log_tail"):
                 out.append("  ```\n" + "\n".join("  " + l for l in r["log_tail"].splitlines()[-4:]) + "\n  ```")
     if data.get("notes"):

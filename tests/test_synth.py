@@ -170,8 +170,23 @@ def test_tool_failure_reports_the_last_lines(tmp_path, monkeypatch):
         toolchain.synthesize("module top(input a, output b); assign b = a; endmodule\n", "up5k",
                              workdir=tmp_path / "w")
     assert e.value.stage == "yosys"
+    assert e.value.summary == "yosys: failed (exit status 1): ERROR: Module `\\nope` not found; last lines of yosys.log:"
     assert "exit status 1" in str(e.value) and "ERROR: Module `\\nope` not found" in str(e.value)
     assert (tmp_path / "w" / "yosys.log").exists()
+
+
+def test_nextpnr_overuse_is_diagnosed(tmp_path):
+    log = tmp_path / "nextpnr.log"
+    log.write_text("Info: Device utilisation:\n"
+                   "Info: \t        ICESTORM_LC:    1713/   5280    32%\n"
+                   "Info: \t        ICESTORM_DSP:      16/      8   200%\n"
+                   "ERROR: Unable to place cell 'x_DSP', no BELs remaining to implement cell type 'ICESTORM_DSP'\n"
+                   "0 warnings, 1 error\n")
+    what, partial = toolchain._diagnose(log)
+    assert what == "the design does not fit: ICESTORM_DSP 16/8"
+    assert partial == {"overused": {"ICESTORM_DSP": [16, 8]}}
+    log.write_text("")
+    assert "printed nothing" in toolchain._diagnose(log)[0]
 
 
 def test_tool_timeout(tmp_path, monkeypatch):
@@ -280,7 +295,7 @@ def model():
 
 def test_unit_registry_builds_every_unit(model):
     from hw.units import UNITS, build, memories, valid_lanes
-    assert set(UNITS) == {"ternary_generator", "ternary_mixer", "depthwise_conv", "post_op"}
+    assert set(UNITS) == {"ternary_generator", "ternary_mixer", "depthwise_conv", "post_op", "stored_mixer"}
     assert valid_lanes("ternary_mixer", model) == [1, 2, 4, 8, 16, 32, 64]
     assert valid_lanes("post_op", model) == [1]
     for name in UNITS:
@@ -291,8 +306,12 @@ def test_unit_registry_builds_every_unit(model):
         if name == "ternary_generator":
             assert mems == {}                    # nothing of the matrix is stored
         if name == "ternary_mixer":
-            # only the input frame buffer: c_in words of 8 bits per lane, no weight memory
-            assert all(m["kind"] == "RAM" and m["width"] == 8 for m in mems.values())
+            # only the input frame buffer: two frames of the widest c_in (128) int8, no weight memory
+            assert mems == {"unit.frames": {"width": 8, "depth": 256, "bits": 2048, "kind": "RAM",
+                                            "read_ports": 1, "write_ports": 1}}
+        if name == "stored_mixer":
+            # the baseline stores every 1x1 weight: 65,536 int8 for the 3x1x64 model
+            assert sum(m["bits"] for m in mems.values() if m["kind"] == "ROM") == 65536 * 8
 
 
 @pytest.mark.parametrize("argv, message", [
