@@ -36,8 +36,12 @@ class BoardCore(wiring.Component):
     """
 
     def __init__(self, model, config, clk_freq, baud, *, timeout=DEFAULT_TIMEOUT, max_chunk=None):
-        self._accelerator = Accelerator(model, config)
         self._link = HostLink(model, config, clk_freq, baud, timeout=timeout, max_chunk=max_chunk)
+        try:
+            self._accelerator = Accelerator(model, config)
+        except ValueError:
+            self._MustUse__silence = self._link._MustUse__silence = True
+            raise
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
@@ -80,9 +84,13 @@ class BoardTop(wiring.Component):
     """
 
     def __init__(self, model, config, clk_freq, baud, *, n_leds=8, timeout=DEFAULT_TIMEOUT, max_chunk=None):
-        if not isinstance(n_leds, int) or n_leds < 1:
-            raise ValueError(f"n_leds must be a positive integer, not {n_leds!r}")
-        self._divisor = divisor_for(clk_freq, baud)
+        try:
+            if not isinstance(n_leds, int) or n_leds < 1:
+                raise ValueError(f"n_leds must be a positive integer, not {n_leds!r}")
+            self._divisor = divisor_for(clk_freq, baud)
+        except ValueError:
+            self._MustUse__silence = True
+            raise
         self._clk_freq, self._baud = clk_freq, baud
         self._core = BoardCore(model, config, clk_freq, baud, timeout=timeout, max_chunk=max_chunk)
         super().__init__({

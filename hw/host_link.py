@@ -85,6 +85,13 @@ class HostLink(wiring.Component):
     """
 
     def __init__(self, model, config, clk_freq, baud, *, timeout=DEFAULT_TIMEOUT, max_chunk=None):
+        try:
+            self._setup(model, config, clk_freq, baud, timeout, max_chunk)
+        except ValueError:
+            self._MustUse__silence = True       # refused: no "created but never used" warning
+            raise
+
+    def _setup(self, model, config, clk_freq, baud, timeout, max_chunk):
         top = model.topology
         n_mfcc, n_frames, n_classes = top.n_mfcc, model.features.n_frames, top.n_classes
         if max_chunk is None:
