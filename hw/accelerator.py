@@ -44,14 +44,19 @@ LOGIT_BITS = 32
 
 @dataclass(frozen=True)
 class AcceleratorConfig:
-    """Datapath size: `mixer_lanes` ternary entries (adds) per cycle, `dw_lanes` int8 multipliers."""
+    """Datapath size: `mixer_lanes` ternary entries (adds) per cycle, `dw_lanes` int8 multipliers.
+
+    `single_port_line_buffer`: the depthwise line buffer is a single-port RAM (iCE40 SPRAM; the UP5K's
+    30 block RAMs hold the weights and BN constants), at one extra cycle per input beat.
+    """
     name: str
     mixer_lanes: int
     dw_lanes: int
+    single_port_line_buffer: bool = False
 
 
 CONFIGS = {
-    "up5k": AcceleratorConfig("up5k", mixer_lanes=8, dw_lanes=2),
+    "up5k": AcceleratorConfig("up5k", mixer_lanes=8, dw_lanes=2, single_port_line_buffer=True),
     "ecp5": AcceleratorConfig("ecp5", mixer_lanes=64, dw_lanes=16),
 }
 
@@ -73,12 +78,12 @@ class Pass:
 def schedule(model):
     """The passes of one window, buffer assignment included."""
     passes = []
-    cur, block = 0, 0
+    cur, block = 0, None       # block: the buffer holding the block input while a residual needs it
     plan = model.plan
     dw_index = post_index = 0
     for n, layer in enumerate(plan):
         if layer.block_start:
-            block = cur
+            block = cur if any(later.residual for later in plan[n:]) else None
         if layer.residual:
             passes.append(Pass("res", layer, len(passes), -1, -1, block, -1, layer.res_c_in, layer.c_out, False))
         last = n == len(plan) - 1
@@ -88,6 +93,8 @@ def schedule(model):
         dw_index += bool(layer.kernel)
         post_index += 1
         cur = dst
+        if layer.residual:
+            block = None       # the block input is dead: two buffers suffice when every R is 1
     return passes
 
 
@@ -150,7 +157,8 @@ class Accelerator(wiring.Component):
         q = self._model.int_arrays
         layers = [(layer.c_in, layer.kernel, layer.dilation, q[layer.name + ".q.dw"], int(q[layer.name + ".q.dw_shift"]))
                   for layer in self._model.plan if layer.kernel]
-        return DepthwiseConv(layers, self._config.dw_lanes, self._frames)
+        return DepthwiseConv(layers, self._config.dw_lanes, self._frames,
+                             single_port=self._config.single_port_line_buffer)
 
     def _post_op(self):
         q = self._model.int_arrays
@@ -180,7 +188,8 @@ class Accelerator(wiring.Component):
 
         # Memories: three activation buffers, acc_res, pool.
         bufs = []
-        for b in range(3):
+        n_bufs = 1 + max(max(p.src, p.dst) for p in passes)
+        for b in range(n_bufs):
             mem = Memory(shape=signed(8), depth=self._buf_depth, init=[])
             m.submodules[f"buf{b}"] = mem
             bufs.append((mem.read_port(), mem.write_port()))
@@ -198,7 +207,7 @@ class Accelerator(wiring.Component):
         # Per-pass constants, selected by the pass counter.
         pidx = Signal(range(len(passes)))
         kind_res, has_dw, residual, to_pool = Signal(), Signal(), Signal(), Signal()
-        src, dst = Signal(range(3)), Signal(range(3))
+        src, dst = Signal(range(n_bufs)), Signal(range(n_bufs))
         read_count = Signal(range(self._buf_depth + 1))
         write_count = Signal(range(max(self._buf_depth, self._accres_depth) + 1))
         with m.Switch(pidx):

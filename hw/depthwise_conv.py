@@ -162,6 +162,8 @@ class DepthwiseConv(wiring.Component):
         those attributes (e.g. :class:`DepthwiseLayer`).
     lanes : int8 multipliers working in parallel; divides every layer's channels.
     frames : frames T per run (same for every layer).
+    single_port : the line buffer has one address for reads and writes (iCE40 SPRAM: a write steals the
+        read slot of that cycle, so a frame takes C * (K + 1) / lanes cycles instead of C * K / lanes).
 
     Ports
     -----
@@ -171,7 +173,8 @@ class DepthwiseConv(wiring.Component):
     idle : Out(1) — no run in progress.
     """
 
-    def __init__(self, layers, lanes, frames):
+    def __init__(self, layers, lanes, frames, single_port=False):
+        self._single_port = bool(single_port)
         try:
             self._configure(layers, lanes, frames)
         except (TypeError, ValueError):
@@ -210,6 +213,7 @@ class DepthwiseConv(wiring.Component):
     layers = property(lambda self: self._layers)
     lanes = property(lambda self: self._lanes)
     frames = property(lambda self: self._frames)
+    single_port = property(lambda self: self._single_port)
     acc_width = property(lambda self: self._acc_width, doc="accumulator width: acc_bits of the largest kernel")
 
     @property
@@ -276,11 +280,12 @@ class DepthwiseConv(wiring.Component):
         wr_addr = Signal(range(depth))
         wr_group = Signal(range(max_groups))
         t = Signal(range(frames + 1))                  # output frame being issued (frames: done)
+        write_now = Signal()
         m.d.comb += [
             self.i.ready.eq(running & (frames_in < frames) & (frames_in <= t + pad + 1)),
-            wr.addr.eq(wr_addr),
+            write_now.eq(self.i.valid & self.i.ready),
             wr.data.eq(self.i.payload.as_value()),
-            wr.en.eq(self.i.valid & self.i.ready),
+            wr.en.eq(write_now),
         ]
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += wr_addr.eq(Mux(wr_addr == ring - 1, 0, wr_addr + 1))
@@ -306,13 +311,23 @@ class DepthwiseConv(wiring.Component):
 
         inputs_ready = (frames_in >= t + pad + 1) | (frames_in == frames)
         issue = Signal()
-        m.d.comb += [
-            issue.eq(running & (t < frames) & inputs_ready & adv),
-            rd.addr.eq(tap_addr),
-            rd.en.eq(adv),
-            w_rd.addr.eq(w_addr),
-            w_rd.en.eq(adv),
-        ]
+        m.d.comb += [w_rd.addr.eq(w_addr), w_rd.en.eq(adv)]
+        if self._single_port:
+            # One address: a cycle that writes an input beat issues no tap read (and the read port
+            # holds the previous read's data for the pipeline).
+            shared = Signal(range(depth))
+            m.d.comb += [
+                issue.eq(running & (t < frames) & inputs_ready & adv & ~write_now),
+                shared.eq(Mux(write_now, wr_addr, tap_addr)),
+                wr.addr.eq(shared), rd.addr.eq(shared),
+                rd.en.eq(adv & ~write_now),
+            ]
+        else:
+            m.d.comb += [
+                issue.eq(running & (t < frames) & inputs_ready & adv),
+                wr.addr.eq(wr_addr), rd.addr.eq(tap_addr),
+                rd.en.eq(adv),
+            ]
 
         # pipeline flags: stage 1 (RAM data), stage 2 (products), stage 3 (accumulator done)
         v1, first1, last1, in_range1 = Signal(), Signal(), Signal(), Signal()

@@ -44,7 +44,8 @@ def random_case(seed, *, mixer="ternary", max_frames=8):
     for layer in layers:
         if layer.kernel:
             g_dw = gcd(g_dw, layer.c_in)
-    config = AcceleratorConfig(f"random{seed}", int(rng.choice(_divisors(g_mix))), int(rng.choice(_divisors(g_dw))))
+    config = AcceleratorConfig(f"random{seed}", int(rng.choice(_divisors(g_mix))), int(rng.choice(_divisors(g_dw))),
+                               single_port_line_buffer=bool(rng.integers(2)))
     windows = np.clip(np.floor(x + 0.5), -128, 127).astype(np.int8)
     # Extreme windows too: all -128, all 127, all 0.
     special = rng.integers(0, 4)

@@ -62,8 +62,8 @@ def test_schedule_of_default_model():
         ("res", "block1.0", 1, -1), ("main", "block1.0", 1, 0),
         ("res", "block2.0", 0, -1), ("main", "block2.0", 0, 1),
         ("res", "block3.0", 1, -1), ("main", "block3.0", 1, 0),
-        ("main", "epilogue", 0, 2),
-        ("main", "final", 2, -1),
+        ("main", "epilogue", 0, 1),
+        ("main", "final", 1, -1),
     ]
 
 

@@ -133,7 +133,8 @@ def random_config(rng):
 def test_random_configs_match_golden(seed):
     rng = np.random.default_rng(1000 + seed)
     layers, lanes, frames = random_config(rng)
-    dut = DepthwiseConv(layers, lanes, frames)
+    # Every fourth case uses the single-port line buffer (iCE40 SPRAM mapping).
+    dut = DepthwiseConv(layers, lanes, frames, single_port=seed % 4 == 3)
     runs = []
     for kind in ["random", rng.choice(["min", "max", "zero"]), "random"]:
         n = int(rng.integers(len(layers)))
@@ -203,6 +204,24 @@ def test_cycles_exact(channels, kernel, dilation, lanes, frames):
 
 def _w(c, k):
     return np.zeros((c, k), dtype=np.int8)
+
+
+@pytest.mark.parametrize("channels, kernel, dilation, lanes", [(8, 5, 1, 2), (4, 3, 2, 1)])
+def test_single_port_costs_one_cycle_per_input_beat(channels, kernel, dilation, lanes):
+    """Single-port line buffer: C * (K + 1) / lanes cycles per frame in steady state, same values."""
+    rng = np.random.default_rng(7)
+    layer = DepthwiseLayer(channels, kernel, dilation, rng.integers(-128, 128, (channels, kernel)).astype(np.int8), 6)
+    x = rng.integers(-128, 128, (24, channels))
+    outs = {}
+    for single in (False, True):
+        dut = DepthwiseConv([layer], lanes, 24, single_port=single)
+        got, stamps = simulate(dut, [(0, x)])
+        np.testing.assert_array_equal(got[0], golden_runs([layer], [(0, x)])[0])
+        outs[single] = stamps[0]
+    g = channels // lanes
+    per_frame = lambda e: (e[-1 - 8 * g] - e[-1 - 12 * g]) / 4  # noqa: E731  (4 frames in the steady state)
+    assert per_frame(outs[False]) == channels * kernel / lanes
+    assert per_frame(outs[True]) == channels * (kernel + 1) / lanes
 
 
 @pytest.mark.parametrize("layers, lanes, frames, exc, match", [
