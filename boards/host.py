@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 
 __all__ = ["PROTOCOL_VERSION", "SYNC", "MAX_PAYLOAD", "REPLY_FLAG", "ERROR_REPLY", "Command", "ErrorCode",
-           "IDENTIFY_FORMAT", "crc16", "encode_frame", "FrameDecoder", "Identity", "Status", "Device",
-           "LinkError", "LinkTimeout", "ProtocolError", "DeviceError", "version_bytes"]
+           "IDENTIFY_FORMAT", "STATUS_FORMAT", "crc16", "encode_frame", "FrameDecoder", "Identity", "Status",
+           "Device", "LinkError", "LinkTimeout", "ProtocolError", "DeviceError", "version_bytes"]
 
 PROTOCOL_VERSION = 1
 SYNC = 0xA5
@@ -60,9 +60,13 @@ ERROR_TEXT = {
 
 # IDENTIFY reply payload, little-endian: protocol version, ternkws version (major, minor, patch),
 # model id (4 bytes, most significant first: bytes.hex() is Model.model_id), n_mfcc, n_frames, n_classes,
-# max_chunk, mixer_lanes, dw_lanes, mixer kind (0 ternary, 1 stored), clock frequency in Hz.
+# max_chunk, mixer_lanes, dw_lanes, mixer kind (0 ternary, 1 learned: the stored-weights baseline), clock
+# frequency in Hz.
 IDENTIFY_FORMAT = "<B3B4sHHBBHHBI"
-MIXER_KINDS = ("ternary", "stored")
+MIXER_KINDS = ("ternary", "learned")   # golden.topology.MIXERS order
+# STATUS reply payload: flags (bit 0 window complete, 1 classifying, 2 result held), count of values held,
+# last error code, error replies sent, cycles of the last classification.
+STATUS_FORMAT = "<BHBBI"
 
 
 def crc16(data, crc=0xFFFF):
@@ -159,13 +163,14 @@ class Status:
     count: int               # feature values accumulated
     last_error: int          # code of the last error reply (0: none since power-up)
     error_count: int         # error replies sent (saturates at 255)
+    cycles: int              # clock cycles of the last classification, RUN to class (saturates at 2**24-1)
 
     @classmethod
     def unpack(cls, payload):
-        if len(payload) != 5:
-            raise ProtocolError(f"STATUS reply of {len(payload)} bytes, expected 5")
-        flags, count, last_error, error_count = struct.unpack("<BHBB", payload)
-        return cls(bool(flags & 1), bool(flags & 2), bool(flags & 4), count, last_error, error_count)
+        if len(payload) != struct.calcsize(STATUS_FORMAT):
+            raise ProtocolError(f"STATUS reply of {len(payload)} bytes, expected {struct.calcsize(STATUS_FORMAT)}")
+        flags, count, last_error, error_count, cycles = struct.unpack(STATUS_FORMAT, payload)
+        return cls(bool(flags & 1), bool(flags & 2), bool(flags & 4), count, last_error, error_count, cycles)
 
 
 class LinkError(Exception):

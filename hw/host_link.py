@@ -37,8 +37,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, PROTOCOL_VERSION, REPLY_FLAG, SYNC,
-                         Command, ErrorCode, crc16, version_bytes)
+from boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT,
+                         SYNC, Command, ErrorCode, crc16, version_bytes)
 
 from .accelerator import LOGIT_BITS
 
@@ -46,6 +46,8 @@ __all__ = ["HostLink", "crc16_update", "DEFAULT_MAX_CHUNK", "DEFAULT_TIMEOUT"]
 
 DEFAULT_MAX_CHUNK = 128
 DEFAULT_TIMEOUT = 0.1      # seconds of silence inside a frame before it is dropped
+CYCLE_BITS = 24            # the STATUS cycle counter saturates at 2**24 - 1
+STATUS_SIZE = struct.calcsize(STATUS_FORMAT)
 
 
 @functools.cache
@@ -190,6 +192,7 @@ class HostLink(wiring.Component):
         kind = Signal(_Reply)
         reply_len, reply_cmd, error_code = Signal(8), Signal(8), Signal(8)
         last_error, error_count = Signal(8), Signal(8)
+        cycles = Signal(CYCLE_BITS)                  # cycles of the last classification, RUN to class
         k = Signal(range(MAX_PAYLOAD + 6))          # byte of the reply frame being sent
 
         def reply(reply_kind, size):
@@ -283,7 +286,7 @@ class HostLink(wiring.Component):
                             with m.If(length != 0):
                                 error(int(ErrorCode.BAD_LENGTH))
                             with m.Else():
-                                reply(_Reply.STATUS, 5)
+                                reply(_Reply.STATUS, STATUS_SIZE)
                         with m.Default():
                             error(int(ErrorCode.UNKNOWN_COMMAND))
             with m.State("COMMIT_READ"):
@@ -307,7 +310,7 @@ class HostLink(wiring.Component):
             with m.State("RUN_PUSH"):
                 m.d.comb += [self.features.valid.eq(1), self.features.payload.eq(held)]
                 with m.If(self.features.ready):
-                    m.d.sync += [count.eq(0), running.eq(1), result_valid.eq(0)]
+                    m.d.sync += [count.eq(0), running.eq(1), result_valid.eq(0), cycles.eq(0)]
                     reply(_Reply.EMPTY, 0)
             with m.State("WAIT_RESULT"):
                 # A classification in progress is bounded: wait for it, then answer.
@@ -324,9 +327,8 @@ class HostLink(wiring.Component):
             with m.State("REPLY_SEND"):
                 out = Signal(8)
                 m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
-                self._reply_byte(m, out, k, kind, reply_len, reply_cmd, crc, count, held, running,
-                                 result_valid, result_class, logit_r, error_code, command, last_error,
-                                 error_count)
+                self._reply_byte(m, out, k, kind, reply_len, reply_cmd, crc, count, running, result_valid,
+                                 result_class, logit_r, error_code, command, last_error, error_count, cycles)
                 with m.If(self.tx.ready):
                     m.d.sync += k.eq(k + 1)
                     with m.If((k >= 1) & (k < reply_len + 3)):
@@ -336,13 +338,16 @@ class HostLink(wiring.Component):
                     with m.Else():
                         m.next = "REPLY_FETCH"
 
+        with m.If(running & (cycles != (1 << CYCLE_BITS) - 1)):
+            m.d.sync += cycles.eq(cycles + 1)
+
         # Payload byte p = k - 3 of a RESULT is byte (p - 1) % 4 of logit (p - 1) // 4.
         m.d.comb += logit_r.addr.eq((k - 4) >> 2)
         m.d.comb += self.idle.eq(fsm.ongoing("HUNT") & ~running)
         return m
 
-    def _reply_byte(self, m, out, k, kind, reply_len, reply_cmd, crc, count, held, running, result_valid,
-                    result_class, logit_r, error_code, command, last_error, error_count):
+    def _reply_byte(self, m, out, k, kind, reply_len, reply_cmd, crc, count, running, result_valid,
+                    result_class, logit_r, error_code, command, last_error, error_count, cycles):
         W = self._window
         p = Signal(range(MAX_PAYLOAD + 6))
         m.d.comb += p.eq(k - 3)
@@ -382,5 +387,8 @@ class HostLink(wiring.Component):
                             m.d.comb += out.eq(last_error)
                         with m.Case(4):
                             m.d.comb += out.eq(error_count)
+                        for n in range(4):
+                            with m.Case(5 + n):
+                                m.d.comb += out.eq(cycles[8 * n:8 * n + 8])
                 with m.Case(_Reply.ERROR):
                     m.d.comb += out.eq(Mux(p == 0, error_code, command))

@@ -1,0 +1,181 @@
+"""`ternkws run`: features on the host -> the board (or the simulated board) over the UART protocol ->
+class and logits per clip, compared with the golden int8 model.
+
+    ternkws run --port /dev/ttyUSB1 [--baud 115200] [--model M] [--json] WAV...
+    ternkws run --sim [--model M] [--config up5k|ecp5] [--json] WAV...
+
+Both go through boards.host.Device; --sim runs BoardTop under Verilator behind a local TCP socket
+(sim/board_sim.py), so the whole host path is exercised without hardware.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+ICEBREAKER_HZ = 12_000_000     # the clock assumed for the board-time estimate of a --sim run
+
+
+def configure(parser):
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips")
+    parser.add_argument("--port", metavar="DEV",
+                        help="serial port of the board (e.g. /dev/ttyUSB1, or a pyserial URL such as "
+                             "socket://host:port); list ports with `python -m serial.tools.list_ports`")
+    parser.add_argument("--sim", action="store_true",
+                        help="talk to the simulated board (BoardTop under Verilator) instead of a port")
+    parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board (default 115200)")
+    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model")
+    parser.add_argument("--config", default=None,
+                        help="--sim only: accelerator configuration, up5k (default) or ecp5 (a board reports "
+                             "the configuration it was built with)")
+    parser.add_argument("--timeout", type=float, default=2.0,
+                        help="seconds to wait for a reply from a board (a classification gets 10x; default 2)")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def _open_port(name, baud):
+    from ternkws.errors import UserError
+    try:
+        import serial
+    except ImportError:
+        raise UserError("pyserial is not installed: pip install pyserial") from None
+    if "://" not in name and not Path(name).exists():
+        raise UserError(f"no device at {name}: is the board plugged in? list ports with "
+                        f"`python -m serial.tools.list_ports`")
+    try:
+        return serial.serial_for_url(name, baudrate=baud, timeout=0.05)
+    except (serial.SerialException, ValueError, OSError) as e:
+        raise UserError(f"cannot open {name} at {baud} baud ({e}); is the board plugged in and the port free "
+                        f"(not held by another program)? list ports with `python -m serial.tools.list_ports`") from None
+
+
+def _identify(device, where, model, baud):
+    from boards.host import PROTOCOL_VERSION, LinkError, LinkTimeout
+    from ternkws.errors import UserError
+    try:
+        info = device.identify()
+    except LinkTimeout:
+        raise UserError(f"no reply from {where} within {device.timeout:g} s: is the ternkws bitstream loaded "
+                        f"(ternkws flash) and the baud rate ({baud}) the one it was built for?") from None
+    except LinkError as e:
+        raise UserError(f"garbled reply from {where} ({e}); check the baud rate ({baud})") from None
+    if info.protocol != PROTOCOL_VERSION:
+        raise UserError(f"{where} speaks protocol version {info.protocol} (ternkws {info.version}); this host "
+                        f"speaks version {PROTOCOL_VERSION}: flash a bitstream built by this ternkws")
+    if info.model_id != model.model_id:
+        raise UserError(f"model mismatch: {where} runs model {info.model_id}, but the checkpoint {model.path} is "
+                        f"model {model.model_id}; flash the board with this checkpoint (ternkws flash --model "
+                        f"{model.path}) or pass the checkpoint it was built from with --model")
+    if (info.n_mfcc, info.n_frames) != (model.topology.n_mfcc, model.features.n_frames):
+        raise UserError(f"{where} takes {info.n_frames} x {info.n_mfcc} windows, the checkpoint "
+                        f"{model.features.n_frames} x {model.topology.n_mfcc}")
+    return info
+
+
+def _classify_all(device, where, model, paths, windows, baud, board_hz):
+    import numpy as np
+
+    from boards.host import LinkError
+    from golden.network import forward_int
+    from ternkws.errors import UserError
+
+    label = lambda k: model.labels[k] if 0 <= k < len(model.labels) else str(k)  # noqa: E731
+    clips = []
+    for path, xq in zip(paths, windows):
+        sent, received = device.bytes_sent, device.bytes_received
+        t0 = time.monotonic()
+        try:
+            cls, logits = device.classify(xq)
+            seconds = time.monotonic() - t0
+            wire = device.bytes_sent - sent + device.bytes_received - received
+            cycles = device.status().cycles
+        except LinkError as e:
+            raise UserError(f"{path}: the link to {where} failed ({e})") from None
+        ref = forward_int(model.topology, model.int_arrays, xq)
+        golden_cls = int(np.argmax(ref))
+        exact = bool(list(logits) == [int(v) for v in ref] and cls == golden_cls)
+        clips.append({"file": str(path), "class": label(cls), "golden_class": label(golden_cls),
+                      "bit_exact": exact, "logits": [int(v) for v in logits], "golden_logits": [int(v) for v in ref],
+                      "seconds": round(seconds, 4), "wire_bytes": wire, "cycles": cycles,
+                      "board_seconds": round(wire * 10 / baud + cycles / board_hz, 4)})
+    return clips
+
+
+def run(args):
+    from golden.audio import read_wav
+    from golden.checkpoint import load
+    from golden.pipeline import clip_features
+    from ternkws.errors import UserError
+
+    if args.sim == bool(args.port):
+        raise UserError("give either --port DEV (a board; list ports with `python -m serial.tools.list_ports`) "
+                        "or --sim (the simulated board)")
+    if args.config is not None and not args.sim:
+        raise UserError("--config applies to --sim; a board reports the configuration it was built with")
+    if args.baud <= 0:
+        raise UserError(f"--baud must be positive, not {args.baud}")
+    if args.timeout <= 0:
+        raise UserError(f"--timeout must be positive, not {args.timeout}")
+    model = load(args.model)
+    windows = [clip_features(model, read_wav(path, model.features.sample_rate))[1] for path in args.wavs]
+
+    from boards.host import Device
+    if args.sim:
+        from hw.accelerator import CONFIGS, check_config
+        from sim.board_sim import BoardSim, SimulationError
+        name = args.config or "up5k"
+        if name not in CONFIGS:
+            raise UserError(f"--config must be one of {', '.join(CONFIGS)}, not {name!r}")
+        config = CONFIGS[name]
+        try:
+            check_config(model, config)
+        except ValueError as e:
+            raise UserError(f"configuration {name} does not fit model {model.path}: {e}") from None
+        where = f"the simulated board ({name})"
+        if not args.json:
+            print(f"starting {where}: Verilog, Verilator build (cached after the first run), TCP bridge...",
+                  file=sys.stderr)
+        board_sim = BoardSim(model, config)
+        t0 = time.monotonic()
+        try:
+            with board_sim as port:
+                start_seconds = time.monotonic() - t0
+                device = Device(port, timeout=600, result_timeout=3600)
+                info = _identify(device, where, model, args.baud)
+                clips = _classify_all(device, where, model, args.wavs, windows, args.baud, ICEBREAKER_HZ)
+        except SimulationError as e:
+            raise UserError(f"{e}".splitlines()[0]) from None
+        stats = board_sim.stats or {}
+        board_hz = ICEBREAKER_HZ
+        extra = {"sim_start_seconds": round(start_seconds, 2),
+                 "sim": {k: stats.get(k) for k in ("bytes_from_host", "bytes_to_host", "sim_ns")}}
+    else:
+        where = args.port
+        port = _open_port(args.port, args.baud)
+        try:
+            device = Device(port, timeout=args.timeout, result_timeout=10 * args.timeout)
+            info = _identify(device, where, model, args.baud)
+            clips = _classify_all(device, where, model, args.wavs, windows, args.baud, info.clk_freq)
+        finally:
+            port.close()
+        board_hz, extra = info.clk_freq, {}
+
+    all_exact = all(c["bit_exact"] for c in clips)
+    summary = {"target": "sim" if args.sim else args.port, "model": str(model.path), "model_id": model.model_id,
+               "device": dict(info.__dict__), "baud": args.baud, "board_clock_hz": board_hz, "clips": clips,
+               "all_bit_exact": all_exact, **extra}
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0 if all_exact else 1
+    print(f"{where}: model {info.model_id} ({info.mixer}), {info.n_frames} frames x {info.n_mfcc} MFCC, "
+          f"{info.n_classes} classes, {info.mixer_lanes} mixer / {info.dw_lanes} depthwise lanes, "
+          f"{info.clk_freq / 1e6:g} MHz, ternkws {info.version}, protocol {info.protocol}")
+    for c in clips:
+        print(f"{c['file']}: board {c['class']:8s} golden {c['golden_class']:8s} "
+              f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles  {c['seconds']:.2f} s")
+    n_exact = sum(c["bit_exact"] for c in clips)
+    wire = clips[0]["wire_bytes"]
+    print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal). One window: {wire:,} bytes on the wire + "
+          f"{clips[0]['cycles']:,} cycles = {clips[0]['board_seconds']:.3f} s on a board at {args.baud} baud and "
+          f"{board_hz / 1e6:g} MHz" + (" (estimate)" if args.sim else ""))
+    return 0 if all_exact else 1

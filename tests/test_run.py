@@ -1,0 +1,213 @@
+"""`ternkws run` and boards.host.Device: against a plain-Python twin of the board (fast: CLI paths and
+errors), and end to end against the simulated board (BoardTop under Verilator behind a TCP socket)."""
+
+import json
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT, Command,
+                         Device, DeviceError, ErrorCode, FrameDecoder, LinkTimeout, encode_frame)
+from golden.audio import read_wav
+from golden.checkpoint import load, make_model, save
+from golden.features import FeatureConfig
+from golden.network import forward_int, init_random
+from golden.pipeline import clip_features
+from golden.topology import Block, Topology
+from ternkws.cli import main
+
+
+def _tiny_model(path, seed=3):
+    """A random 3-class network that fits the up5k configuration (8 channels everywhere), 4 frames."""
+    rng = np.random.default_rng(seed)
+    top = Topology(n_mfcc=8, n_classes=3, prologue_channels=8, prologue_kernel=3, blocks=(Block(8, 3),),
+                   epilogue_channels=8, epilogue_kernel=3, epilogue_dilation=1, final_channels=8, seed=seed)
+    x = np.clip(rng.normal(0, 40, (6, 4, 8)), -128, 127)
+    model = make_model(top, init_random(top, rng, x), x, np.zeros(8), np.full(8, 0.5), {"trained": False},
+                       FeatureConfig(n_mfcc=8, n_mels=16, n_frames=4), labels=("a", "b", "c"))
+    save(model, path)
+    return load(path)
+
+
+class PyBoard:
+    """The device's protocol in plain Python (golden forward_int for the result), as a pyserial-like
+    port: replies are ready as soon as a request is written. `model_id` overrides the id it reports;
+    `silent` never answers."""
+
+    def __init__(self, model, *, model_id=None, silent=False):
+        self.model, self.silent = model, silent
+        self.model_id = model_id or model.model_id
+        self.timeout = None
+        self.closed = False
+        self._decoder, self._out = FrameDecoder(), bytearray()
+        self._window, self._result = [], None
+        self._size = model.features.n_frames * model.topology.n_mfcc
+
+    def write(self, data):
+        for command, payload, ok in self._decoder.feed(data):
+            if not self.silent:
+                self._out += self._answer(command, payload, ok)
+        return len(data)
+
+    def read(self, n):
+        if not self._out:
+            time.sleep(min(self.timeout or 0.01, 0.01))
+            return b""
+        data, self._out = bytes(self._out[:n]), self._out[n:]
+        return data
+
+    def reset_input_buffer(self):
+        self._out.clear()
+
+    def close(self):
+        self.closed = True
+
+    def _answer(self, command, payload, ok):
+        def error(code):
+            return encode_frame(ERROR_REPLY, bytes([code, command]))
+        if not ok:
+            return error(ErrorCode.BAD_CRC)
+        top = self.model.topology
+        if command == Command.IDENTIFY:
+            return encode_frame(command | REPLY_FLAG, struct.pack(
+                IDENTIFY_FORMAT, PROTOCOL_VERSION, 0, 1, 0, bytes.fromhex(self.model_id), top.n_mfcc,
+                self.model.features.n_frames, top.n_classes, 16, 8, 2, 0, 12_000_000))
+        if command == Command.FEATURES:
+            if len(self._window) + len(payload) > self._size:
+                return error(ErrorCode.OVERFLOW)
+            self._window += [b - 256 if b > 127 else b for b in payload]
+            return encode_frame(command | REPLY_FLAG, len(self._window).to_bytes(2, "little"))
+        if command == Command.RUN:
+            if len(self._window) != self._size:
+                return error(ErrorCode.NOT_READY)
+            w = np.array(self._window, np.int8).reshape(self.model.features.n_frames, top.n_mfcc)
+            logits = forward_int(top, self.model.int_arrays, w)
+            self._result, self._window = (int(np.argmax(logits)), [int(v) for v in logits]), []
+            return encode_frame(command | REPLY_FLAG)
+        if command == Command.RESULT:
+            if self._result is None:
+                return error(ErrorCode.NOT_READY)
+            cls, logits = self._result
+            return encode_frame(command | REPLY_FLAG, bytes([cls]) + struct.pack(f"<{len(logits)}i", *logits))
+        if command == Command.RESET:
+            self._window, self._result = [], None
+            return encode_frame(command | REPLY_FLAG)
+        if command == Command.STATUS:
+            return encode_frame(command | REPLY_FLAG, struct.pack(STATUS_FORMAT, 4 * (self._result is not None),
+                                                                  len(self._window), 0, 0, 1234))
+        return error(ErrorCode.UNKNOWN_COMMAND)
+
+
+@pytest.fixture
+def tiny(tmp_path, tone_wav):
+    model = _tiny_model(tmp_path / "tiny.npz")
+    wavs = [str(tone_wav("a.wav", freq=300.0)), str(tone_wav("b.wav", freq=2500.0))]
+    return model, wavs
+
+
+def _golden(model, wav):
+    xq = clip_features(model, read_wav(wav))[1]
+    ref = forward_int(model.topology, model.int_arrays, xq)
+    return model.labels[int(np.argmax(ref))], [int(v) for v in ref]
+
+
+def _patch_port(monkeypatch, board):
+    import ternkws.commands.run as run_command
+    monkeypatch.setattr(run_command, "_open_port", lambda name, baud: board)
+
+
+# -- Device ----------------------------------------------------------------------------------------------
+
+def test_device_classify_and_errors(tiny):
+    model, wavs = tiny
+    device = Device(PyBoard(model), timeout=0.5)
+    assert device.identify().model_id == model.model_id
+    xq = clip_features(model, read_wav(wavs[0]))[1]
+    cls, logits = device.classify(xq)
+    assert (model.labels[cls], logits) == _golden(model, wavs[0])
+    with pytest.raises(DeviceError, match="NOT_READY") as e:
+        device.run()
+    assert (e.value.code, e.value.command) == (ErrorCode.NOT_READY, Command.RUN)
+    with pytest.raises(DeviceError, match="UNKNOWN_COMMAND"):
+        device.request(0x42)
+    with pytest.raises(ValueError, match="4 frames x 8"):
+        device.classify(xq[:2])
+    with pytest.raises(LinkTimeout):
+        Device(PyBoard(model, silent=True), timeout=0.1).identify()
+
+
+# -- CLI against the Python twin -------------------------------------------------------------------------
+
+def test_run_port_json(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    board = PyBoard(model)
+    _patch_port(monkeypatch, board)
+    assert main(["run", "--port", "/dev/fake", "--model", model.path, "--json", *wavs]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["all_bit_exact"] and d["device"]["model_id"] == model.model_id and board.closed
+    for clip, wav in zip(d["clips"], wavs):
+        assert (clip["class"], clip["logits"]) == _golden(model, wav)
+        assert clip["cycles"] == 1234 and clip["wire_bytes"] > 32
+
+
+def test_run_model_mismatch(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model, model_id="0badc0de"))
+    assert main(["run", "--port", "/dev/fake", "--model", model.path, wavs[0]]) == 2
+    err = capsys.readouterr().err
+    assert "model mismatch" in err and "0badc0de" in err and model.model_id in err
+
+
+def test_run_silent_board(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model, silent=True))
+    assert main(["run", "--port", "/dev/fake", "--timeout", "0.2", "--model", model.path, wavs[0]]) == 2
+    assert "no reply from /dev/fake" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "either --port"),
+    (["--sim", "--port", "/dev/x"], "either --port"),
+    (["--port", "/dev/ternkws-no-such-port"], "no device at /dev/ternkws-no-such-port"),
+    (["--port", "/dev/null", "--config", "ecp5"], "--config applies to --sim"),
+    (["--sim", "--config", "nope"], "--config must be one of"),
+])
+def test_run_bad_arguments(tiny, args, message, capsys):
+    model, wavs = tiny
+    assert main(["run", "--model", model.path, *args, wavs[0]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+# -- end to end: the simulated board ------------------------------------------------------------------------
+
+@pytest.mark.cocotb
+def test_run_sim_end_to_end(tiny, capsys):
+    """`ternkws run --sim`: the host code, TCP, UART pins, HostLink and the accelerator under Verilator;
+    class and logits equal the golden model computed here."""
+    model, wavs = tiny
+    assert main(["run", "--sim", "--model", model.path, "--json", *wavs]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["target"] == "sim" and d["device"]["model_id"] == model.model_id
+    assert d["device"]["clk_freq"] == 100_000_000 and d["device"]["mixer_lanes"] == 8
+    for clip, wav in zip(d["clips"], wavs):
+        assert (clip["class"], clip["logits"]) == _golden(model, wav)
+        assert clip["bit_exact"] and clip["cycles"] > 0
+    assert d["clips"][0]["cycles"] == d["clips"][1]["cycles"]
+    # IDENTIFY + per clip (RESET, 1 FEATURES, RUN, RESULT, STATUS): every byte went through the UART.
+    assert d["sim"]["bytes_from_host"] == 5 + 2 * (5 + (5 + 32) + 5 + 5 + 5)
+    assert d["sim"]["bytes_to_host"] == 5 + 23 + 2 * (5 + 7 + 5 + (5 + 13) + (5 + 9))
+
+
+@pytest.mark.slow
+@pytest.mark.cocotb
+def test_run_sim_default_model(capsys):
+    """The bundled model on one bundled clip through the simulated board (a long build and a long sim)."""
+    from pathlib import Path
+    wav = str(Path(__file__).parent.parent / "golden" / "samples" / "yes.wav")
+    assert main(["run", "--sim", "--json", wav]) == 0
+    d = json.loads(capsys.readouterr().out)
+    model = load()
+    assert d["all_bit_exact"] and (d["clips"][0]["class"], d["clips"][0]["logits"]) == _golden(model, wav)
