@@ -48,15 +48,18 @@ class AcceleratorConfig:
 
     `single_port_line_buffer`: the depthwise line buffer is a single-port RAM (iCE40 SPRAM; the UP5K's
     30 block RAMs hold the weights and BN constants), at one extra cycle per input beat.
+    `spram`: mark the single-port memories (activation buffers, acc_res, single-port line buffer) with
+    ram_style "huge" so that iCE40 synthesis maps them to SPRAM (see boards/toolchain.py).
     """
     name: str
     mixer_lanes: int
     dw_lanes: int
     single_port_line_buffer: bool = False
+    spram: bool = False
 
 
 CONFIGS = {
-    "up5k": AcceleratorConfig("up5k", mixer_lanes=8, dw_lanes=2, single_port_line_buffer=True),
+    "up5k": AcceleratorConfig("up5k", mixer_lanes=8, dw_lanes=2, single_port_line_buffer=True, spram=True),
     "ecp5": AcceleratorConfig("ecp5", mixer_lanes=64, dw_lanes=16),
 }
 
@@ -158,7 +161,8 @@ class Accelerator(wiring.Component):
         layers = [(layer.c_in, layer.kernel, layer.dilation, q[layer.name + ".q.dw"], int(q[layer.name + ".q.dw_shift"]))
                   for layer in self._model.plan if layer.kernel]
         return DepthwiseConv(layers, self._config.dw_lanes, self._frames,
-                             single_port=self._config.single_port_line_buffer)
+                             single_port=self._config.single_port_line_buffer,
+                             attrs={"ram_style": "huge"} if self._config.spram else None)
 
     def _post_op(self):
         q = self._model.int_arrays
@@ -189,11 +193,13 @@ class Accelerator(wiring.Component):
         # Memories: three activation buffers, acc_res, pool.
         bufs = []
         n_bufs = 1 + max(max(p.src, p.dst) for p in passes)
+        huge = {"ram_style": "huge"} if cfg.spram else None
         for b in range(n_bufs):
-            mem = Memory(shape=signed(8), depth=self._buf_depth, init=[])
+            mem = Memory(shape=signed(8), depth=self._buf_depth, init=[], attrs=huge)
             m.submodules[f"buf{b}"] = mem
             bufs.append((mem.read_port(), mem.write_port()))
-        m.submodules.accres = accres = Memory(shape=signed(self._acc_width), depth=self._accres_depth, init=[])
+        m.submodules.accres = accres = Memory(shape=signed(self._acc_width), depth=self._accres_depth, init=[],
+                                              attrs=huge)
         accres_r, accres_w = accres.read_port(), accres.write_port()
         C = top.final_channels
         pool_bits = (127 * T).bit_length() + 1
@@ -330,7 +336,7 @@ class Accelerator(wiring.Component):
         m.d.comb += [
             accres_r.addr.eq(Mux(kind_res, written, accres_reader.addr)),
             accres_w.addr.eq(Mux(kind_res, written, accres_reader.addr)),
-            accres_r.en.eq(accres_reader.en),
+            accres_r.en.eq(accres_reader.en & ~accres_write),   # a single-port RAM: no read while writing
             accres_reader.data.eq(accres_r.data),
             accres_w.data.eq(mixer.o.payload),
             accres_w.en.eq(accres_write),
@@ -371,10 +377,11 @@ class Accelerator(wiring.Component):
             is_src = running & (src == b)
             is_dst = ~kind_res & ~to_pool & (dst == b)
             addr = Mux(loading, load_addr, Mux(is_dst & running, written, reader.addr))
+            we = (loading & (b == 0) & self.i.valid) | (is_dst & buf_write)
             m.d.comb += [
                 rp.addr.eq(addr), wp.addr.eq(addr),
-                rp.en.eq(is_src & reader.en),
-                wp.en.eq((loading & (b == 0) & self.i.valid) | (is_dst & buf_write)),
+                rp.en.eq(is_src & reader.en & ~we),      # single-port RAM: never read while writing
+                wp.en.eq(we),
                 wp.data.eq(Mux(loading, self.i.payload, post.o.payload)),
             ]
         with m.Switch(src):

@@ -164,6 +164,7 @@ class DepthwiseConv(wiring.Component):
     frames : frames T per run (same for every layer).
     single_port : the line buffer has one address for reads and writes (iCE40 SPRAM: a write steals the
         read slot of that cycle, so a frame takes C * (K + 1) / lanes cycles instead of C * K / lanes).
+    attrs : attributes of the line-buffer memory, e.g. {"ram_style": "huge"} to ask for iCE40 SPRAM.
 
     Ports
     -----
@@ -173,8 +174,9 @@ class DepthwiseConv(wiring.Component):
     idle : Out(1) — no run in progress.
     """
 
-    def __init__(self, layers, lanes, frames, single_port=False):
+    def __init__(self, layers, lanes, frames, single_port=False, attrs=None):
         self._single_port = bool(single_port)
+        self._attrs = dict(attrs or {})        # attributes of the line-buffer memory (e.g. ram_style)
         try:
             self._configure(layers, lanes, frames)
         except (TypeError, ValueError):
@@ -265,7 +267,8 @@ class DepthwiseConv(wiring.Component):
         w_base = Signal(range(max(self.weight_depth, 1)))
 
         # --- memories ----------------------------------------------------------------------------
-        m.submodules.line_buffer = line_buffer = Memory(shape=unsigned(8 * lanes), depth=depth, init=[])
+        m.submodules.line_buffer = line_buffer = Memory(shape=unsigned(8 * lanes), depth=depth, init=[],
+                                                        attrs=self._attrs)
         m.submodules.weights = weights = Memory(shape=unsigned(8 * lanes), depth=self.weight_depth,
                                                 init=self._weight_init())
         wr = line_buffer.write_port()
