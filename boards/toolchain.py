@@ -117,7 +117,7 @@ class ToolchainError(UserError):
         self.summary = f"{stage}: {message}"      # one line
         text = self.summary
         if log_tail:
-            text += "\n" + "\n".join("    " + line for line in log_tail.splitlines())
+            text += "; last lines of its log:\n" + "\n".join("    " + line for line in log_tail.splitlines())
         super().__init__(text)
 
 
@@ -169,7 +169,7 @@ def tool_versions(family):
     return dict(_VERSIONS[family])
 
 
-def _run(stage, cmd, cwd, log_name, timeout_s):
+def _run(stage, cmd, cwd, log_name, timeout_s, keep=True):
     """Run a tool, keep its log in `cwd/log_name`; ToolchainError with the log's last lines on failure."""
     t0 = time.monotonic()
     log_path = Path(cwd) / log_name
@@ -183,8 +183,8 @@ def _run(stage, cmd, cwd, log_name, timeout_s):
             raise ToolchainError(stage, f"could not start {cmd[0]}: {e}") from None
     if p.returncode != 0:
         what, partial = _diagnose(log_path)
-        raise ToolchainError(stage, f"failed (exit status {p.returncode}): {what}; last lines of {log_name}:",
-                             _tail(log_path), partial)
+        where = f" (log: {log_path})" if keep else ""
+        raise ToolchainError(stage, f"failed (exit status {p.returncode}): {what}{where}", _tail(log_path), partial)
     return time.monotonic() - t0
 
 
@@ -453,7 +453,7 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
     (work / f"{top}.ys").write_text(script)
     # -q keeps warnings and errors on the console log (yosys.log); -l keeps the whole log beside it.
     seconds["yosys"] = _run("yosys", [_tool("yosys"), "-q", "-l", "yosys-full.log", "-s", f"{top}.ys"], work,
-                            "yosys.log", timeout_s)
+                            "yosys.log", timeout_s, keep)
     ystat = parse_yosys_stat(work / stat, device.family)
     memories = _memories(work / netlist, top, device.family)
 
@@ -482,21 +482,22 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
     cmd += list(nextpnr_opts)
     partial = {"device": device.name, "ffs": ystat["ffs"], "yosys_cells": ystat["cells"], "memories": memories}
     try:
-        seconds["nextpnr"] = _run(device.nextpnr, cmd, work, "nextpnr.log", timeout_s)
+        seconds["nextpnr"] = _run(device.nextpnr, cmd, work, "nextpnr.log", timeout_s, keep)
     except ToolchainError as e:
         e.partial = {**partial, **e.partial}
         raise
     res = parse_nextpnr_report(work / report, device)
 
     files = {"design": src, "netlist": netlist, "constraints": cons_name, "report": report,
-             "yosys_log": "yosys.log", "nextpnr_log": "nextpnr.log"}
+             "yosys_log": "yosys.log", "yosys_full_log": "yosys-full.log", "nextpnr_log": "nextpnr.log"}
     if bitstream:
         if device.family == "ice40":
-            seconds["pack"] = _run("icepack", [_tool("icepack"), f"{top}.asc", f"{top}.bin"], work, "pack.log", timeout_s)
+            seconds["pack"] = _run("icepack", [_tool("icepack"), f"{top}.asc", f"{top}.bin"], work, "pack.log",
+                                   timeout_s, keep)
             files["bitstream"] = f"{top}.bin"
         else:
             seconds["pack"] = _run("ecppack", [_tool("ecppack"), "--compress", f"{top}.config", f"{top}.bit"],
-                                   work, "pack.log", timeout_s)
+                                   work, "pack.log", timeout_s, keep)
             files["bitstream"] = f"{top}.bit"
     seconds["total"] = time.monotonic() - t_start
     ffs_placed = res.pop("ffs_placed")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ternkws.errors import UserError
 
-__all__ = ["UNITS", "valid_lanes", "check", "build", "memories", "measure", "sweep", "write_report",
+__all__ = ["UNITS", "valid_lanes", "check", "build", "memories", "measure", "sweep", "write_report", "render_report",
            "SWEEP_UP5K_LANES", "SWEEP_WIDE"]
 
 COST_KEYS = ("logic_cells", "ffs", "dsp", "bram", "spram", "lutram")
@@ -199,7 +199,7 @@ _HARNESS_CACHE = {}
 def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeout_s=1800, log=None):
     """Synthesize and place unit `name` in a SerialHarness on `device`, and the harness alone around a
     PassThrough of the same widths. Returns {unit: cost (total - harness), total, harness, ...}."""
-    from boards.toolchain import get_device, synthesize
+    from boards.toolchain import ToolchainError, get_device, synthesize
     from hw.synth_harness import PassThrough, SerialHarness
 
     device = get_device(device)
@@ -215,8 +215,12 @@ def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeou
 
     say(f"{name}, {lanes} lane(s), {device.name}: harness + unit ({harness.in_width} in, "
         f"{harness.out_width} out bits)")
-    total = synthesize(harness, device, "top", None, freq_mhz, keep / "total" if keep else None,
-                       timeout_s=timeout_s, timing_allow_fail=True)
+    try:
+        total = synthesize(harness, device, "top", None, freq_mhz, keep / "total" if keep else None,
+                           timeout_s=timeout_s, timing_allow_fail=True)
+    except ToolchainError as e:
+        e.partial["unit_memories"] = mems
+        raise
     key = (device.name, harness.in_width, harness.out_width, total["freq_mhz"])
     if key in _HARNESS_CACHE and not keep:
         base = _HARNESS_CACHE[key]
@@ -291,8 +295,9 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
             try:
                 r = measure(name, lanes, device, model=model, freq_mhz=freq_mhz, timeout_s=timeout_s, log=log)
             except ToolchainError as e:
+                partial = dict(e.partial)
                 r = {"unit": name, "lanes": lanes, "device": device, "error": e.summary,
-                     "log_tail": e.log_tail, "partial": e.partial}
+                     "memories": partial.pop("unit_memories", {}), "log_tail": e.log_tail, "partial": partial}
             r["seconds"] = round(time.monotonic() - t0, 1)
             if log:
                 log(_one_line(r))
@@ -357,6 +362,72 @@ def write_report(data, md_path, json_path):
     md_path.write_text(_markdown(data))
 
 
+BRAM_BITS = {False: 4096, True: 18432}   # iCE40 EBR (SB_RAM40_4K), ECP5 DP16KD
+UP5K_FMAX_TARGET = 24.0                  # DESIGN.md: the default model on the UP5K at >= 24 MHz
+
+
+def render_report(json_path, md_path):
+    """Rewrite units.md from an existing units.json (no synthesis)."""
+    data = json.loads(Path(json_path).read_text())
+    Path(md_path).write_text(_markdown(data))
+
+
+def _findings(runs):
+    """Markdown lines: what a reader should notice (generated from the figures, so it stays true)."""
+    lines = []
+    for r in runs:
+        where = f"{r['unit']}, {r['lanes']} lane(s), {r['device']}"
+        if "error" in r:
+            lines.append(f"- {where}: {_failure(r).split(' (yosys')[0]}.")
+            continue
+        if r["device"] == "up5k" and r["fmax_mhz"] is not None and r["fmax_mhz"] < UP5K_FMAX_TARGET:
+            cp = r["total"].get("critical_path") or {}
+            lines.append(f"- {where}: Fmax {r['fmax_mhz']:.1f} MHz is below the {UP5K_FMAX_TARGET:g} MHz UP5K "
+                         f"target (critical path {cp.get('delay_ns')} ns, {cp.get('logic_steps')} logic steps, "
+                         f"`{cp.get('from')}` -> `{cp.get('to')}`).")
+        for name, mem in r["memories"].items():
+            cells = mem["bram_cells"]
+            if cells >= 2 and mem["bits"] < 0.5 * cells * BRAM_BITS[r["device"].startswith("ecp5")]:
+                lines.append(f"- {where}: `{name}` ({mem['depth']} x {mem['width']} bit, {mem['bits']:,} bits) "
+                             f"takes {cells} BRAM: the word width, not the size, sets the count.")
+    return lines or ["- nothing out of the ordinary."]
+
+
+def _rom_bits(r):
+    return sum(m["bits"] for m in r.get("memories", {}).values() if m["kind"] == "ROM")
+
+
+def _mixer_comparison(runs):
+    """Markdown lines: the DESIGN.md target (mixer: 0 DSP, 0 weight memory bits) checked on every
+    ternary_mixer run, and ternary vs stored mixer at equal lanes and device."""
+    lines = []
+    for r in runs:
+        if r["unit"] != "ternary_mixer" or "error" in r:
+            continue
+        ok = r["dsp"] == 0 and _rom_bits(r) == 0
+        held = ", ".join(f"{n} ({m['kind']}, {m['bits']:,} bits)" for n, m in r["memories"].items()) or "none"
+        lines.append(f"- ternary_mixer, {r['lanes']} lane(s), {r['device']}: {r['dsp']} DSP, {_rom_bits(r)} "
+                     f"weight (ROM) bits -> {'PASS' if ok else 'FAIL'}; memories: {held}")
+    lines += ["", "| lanes | device | ternary LC | ternary DSP | ternary BRAM | ternary weight bits | "
+                  "stored LC | stored DSP | stored BRAM | stored weight bits |",
+              "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    by = {(r["unit"], r["lanes"], r["device"]): r for r in runs}
+    for (unit, lanes, device), t in by.items():
+        if unit != "ternary_mixer":
+            continue
+        st = by.get(("stored_mixer", lanes, device))
+        if st is None:
+            continue
+
+        def cells(r):
+            if "error" in r:
+                return [_failure(r).split(" (yosys")[0], "", "", f"{_rom_bits(r):,}" if r.get("memories") else ""]
+            return [str(r["logic_cells"]), str(r["dsp"]), str(r["bram"]), f"{_rom_bits(r):,}"]
+        row = [str(lanes), device, *cells(t), *cells(st)]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
 def _markdown(data):
     runs = data["runs"]
     ok = [r for r in runs if "error" not in r]
@@ -399,9 +470,13 @@ def _markdown(data):
         desc = []
         for name, mem in r["memories"].items():
             role = MEMORY_ROLES.get((r["unit"], name), "")
-            lut = " (LUT RAM / logic)" if not mem["bram_cells"] else ""
+            if mem["bram_cells"]:
+                fill = 100.0 * mem["bits"] / (mem["bram_cells"] * BRAM_BITS[r["device"].startswith("ecp5")])
+                where = f"{mem['bram_cells']} BRAM ({fill:.0f}% of their bits)"
+            else:
+                where = "0 BRAM (LUT RAM / logic)"
             desc.append(f"`{name}` {mem['kind']} {mem['depth']} x {mem['width']} bit "
-                        f"({mem['bits']:,} bits) -> {mem['bram_cells']} BRAM{lut}" + (f": {role}" if role else ""))
+                        f"({mem['bits']:,} bits) -> {where}" + (f": {role}" if role else ""))
         out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: " + "; ".join(desc))
     out += ["", "## Critical paths", ""]
     for r in ok:
@@ -414,9 +489,9 @@ def _markdown(data):
     if failed:
         out += ["", "## Configurations that did not build", ""]
         for r in failed:
-            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {r['error']}. {_failure(r)}")
-            if r.get("log_tail"):
-                out.append("  ```\n" + "\n".join("  " + l for l in r["log_tail"].splitlines()[-4:]) + "\n  ```")
+            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {r['error']}")
+    out += ["", "## Ternary mixer against the stored-weights baseline", "", *_mixer_comparison(runs)]
+    out += ["", "## Findings", "", *_findings(runs)]
     if data.get("notes"):
         out += ["", "## Notes", "", *data["notes"]]
     return "\n".join(out) + "\n"

@@ -170,7 +170,8 @@ def test_tool_failure_reports_the_last_lines(tmp_path, monkeypatch):
         toolchain.synthesize("module top(input a, output b); assign b = a; endmodule\n", "up5k",
                              workdir=tmp_path / "w")
     assert e.value.stage == "yosys"
-    assert e.value.summary == "yosys: failed (exit status 1): ERROR: Module `\\nope` not found; last lines of yosys.log:"
+    assert e.value.summary == ("yosys: failed (exit status 1): ERROR: Module `\\nope` not found "
+                               f"(log: {tmp_path / 'w' / 'yosys.log'})")
     assert "exit status 1" in str(e.value) and "ERROR: Module `\\nope` not found" in str(e.value)
     assert (tmp_path / "w" / "yosys.log").exists()
 
@@ -386,3 +387,32 @@ def test_cli_json_real_run(capsys):
         assert key in r
     assert r["dsp"] == 0 and r["bram"] == 0 and r["spram"] == 0
     assert r["logic_cells"] == r["total"]["logic_cells"] - r["harness"]["logic_cells"]
+
+
+def test_report_markdown_from_results(tmp_path):
+    from hw.units import render_report
+    cap = dict(DEVICES["up5k"].capacity)
+    fig = dict(logic_cells=400, ffs=200, dsp=0, bram=8, spram=0, lutram=0, fmax_mhz=19.0,
+               critical_path={"delay_ns": 52.6, "logic_ns": 20.0, "routing_ns": 32.6, "logic_steps": 23,
+                              "from": "a", "to": "b"})
+    frames = {"width": 128, "depth": 16, "bits": 2048, "kind": "RAM", "read_ports": 1, "write_ports": 1,
+              "bram_cells": 8}
+    ok = {"unit": "ternary_mixer", "lanes": 16, "device": "up5k", "capacity": cap, "logic_cells": 300,
+          "ffs": 150, "dsp": 0, "bram": 8, "spram": 0, "lutram": 0, "fmax_mhz": 19.0,
+          "ports": {"in_bits": 134, "out_bits": 19}, "memories": {"unit.frames": frames},
+          "total": fig, "harness": dict(fig, logic_cells=100, ffs=50, bram=0, fmax_mhz=180.0),
+          "tools": {"yosys": "Yosys 0.70", "nextpnr": "nextpnr-0.11.1"}}
+    rom = {"width": 64, "depth": 8192, "bits": 524288, "kind": "ROM", "read_ports": 1, "write_ports": 0}
+    bad = {"unit": "stored_mixer", "lanes": 16, "device": "up5k", "memories": {"unit.generator.rom": rom},
+           "error": "nextpnr-ice40: failed (exit status 125): the design does not fit: ICESTORM_RAM 136/30",
+           "partial": {"overused": {"ICESTORM_RAM": [136, 30]}, "yosys_cells": {"SB_RAM40_4K": 136}}}
+    data = {"model": {"id": "x", "topology": "3x1x64", "path": "m.npz"}, "runs": [ok, bad]}
+    (tmp_path / "units.json").write_text(json.dumps(data))
+    render_report(tmp_path / "units.json", tmp_path / "units.md")
+    md = (tmp_path / "units.md").read_text()
+    assert "| ternary_mixer | 16 | up5k | 300 (5.7%) | 150 | 0/8 | 8/30 | 0/4 | 400 (7.6%) | 100 | 19.0 |" in md
+    assert "ternary_mixer, 16 lane(s), up5k: 0 DSP, 0 weight (ROM) bits -> PASS" in md
+    assert "| 16 | up5k | 300 | 0 | 8 | 0 | does not fit: ICESTORM_RAM 136/30 |  |  | 524,288 |" in md
+    assert "Fmax 19.0 MHz is below the 24 MHz UP5K target" in md
+    assert "takes 8 BRAM: the word width, not the size, sets the count" in md
+    assert "input frame buffer" in md and "6% of their bits" in md

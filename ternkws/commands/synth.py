@@ -32,6 +32,9 @@ def configure(parser):
                              "reports/units.md and reports/units.json")
     parser.add_argument("--out-dir", default="reports", metavar="DIR",
                         help="where --sweep writes units.md and units.json (default: reports)")
+    parser.add_argument("--render", action="store_true",
+                        help="with --sweep: rewrite units.md from the units.json already in --out-dir, "
+                             "without synthesizing")
 
 
 def run(args):
@@ -103,12 +106,19 @@ def _sweep(args):
     from pathlib import Path
 
     from golden import checkpoint
-    from hw.units import format_table, sweep, write_report
+    from hw.units import format_table, render_report, sweep, write_report
 
+    out = Path(args.out_dir)
+    if args.render:
+        from ternkws.errors import UserError
+        if not (out / "units.json").exists():
+            raise UserError(f"{out / 'units.json'} does not exist: run 'ternkws synth --sweep' first")
+        render_report(out / "units.json", out / "units.md")
+        print(f"wrote {out / 'units.md'} from {out / 'units.json'}")
+        return 0
     model = checkpoint.load(args.checkpoint)
     data = sweep(model=model, freq_mhz=args.freq, timeout_s=args.timeout,
                  log=lambda msg: print(msg, file=sys.stderr))
-    out = Path(args.out_dir)
     write_report(data, out / "units.md", out / "units.json")
     if args.json:
         print(json.dumps(data, indent=1, default=str))
