@@ -375,13 +375,13 @@ def _memories(netlist_path, top_name, family):
 # --------------------------------------------------------------------------------------------------
 # The flow
 
-def _write_design(design, workdir, top_name):
+def _write_design(design, workdir, top_name, ports=None):
     """Write `design` into workdir; returns (file name, yosys read command)."""
-    from amaranth.hdl import Elaboratable
+    from amaranth.hdl import Elaboratable, Fragment
 
-    if isinstance(design, Elaboratable):
+    if isinstance(design, (Elaboratable, Fragment)):
         from amaranth.back import rtlil
-        text = rtlil.convert(design, name=top_name)
+        text = rtlil.convert(design, name=top_name, ports=ports)
         kind = "il"
     elif isinstance(design, Path) or (isinstance(design, str) and "\n" not in design
                                       and design.endswith((".v", ".sv", ".il", ".rtlil"))):
@@ -404,11 +404,11 @@ def _write_design(design, workdir, top_name):
 
 def synthesize(design, device, top_name="top", pcf_or_lpf=None, freq_mhz=None, workdir=None, *,
                clock="clk", synth_opts="", nextpnr_opts=(), seed=None, bitstream=False, timeout_s=1800,
-               timing_allow_fail=False):
+               timing_allow_fail=False, ports=None):
     """Synthesize, place and route `design` on `device`; returns the report dict (module docstring).
 
-    design      an Amaranth elaboratable (converted to RTLIL, ports from its signature plus clk/rst),
-                a .v/.sv/.il path, or Verilog / RTLIL text
+    design      an Amaranth elaboratable or Fragment (converted to RTLIL: ports from a Component's
+                signature plus clk/rst, or `ports`), a .v/.sv/.il path, or Verilog / RTLIL text
     pcf_or_lpf  constraint text, a path to a .pcf/.lpf, a {port: pin(s)} dict, or None: every
                 top-level port gets a pin (the `clock` port on the clock pin)
     freq_mhz    target clock (nextpnr --freq, and FREQUENCY in a generated LPF); default 12 MHz on
@@ -433,17 +433,17 @@ def synthesize(design, device, top_name="top", pcf_or_lpf=None, freq_mhz=None, w
     try:
         return _synthesize(design, device, top_name, pcf_or_lpf, float(freq_mhz), work, clock, synth_opts,
                            tuple(nextpnr_opts), seed, bitstream, timeout_s, timing_allow_fail,
-                           keep=workdir is not None)
+                           keep=workdir is not None, ports=ports)
     finally:
         if tmp is not None:
             tmp.cleanup()
 
 
 def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpnr_opts, seed, bitstream,
-                timeout_s, timing_allow_fail, keep):
+                timeout_s, timing_allow_fail, keep, ports=None):
     t_start = time.monotonic()
     seconds = {}
-    src, read_cmd = _write_design(design, work, top)
+    src, read_cmd = _write_design(design, work, top, ports)
     netlist, stat = f"{top}.json", f"{top}.stat.json"
     if device.family == "ice40":
         synth = f"synth_ice40 -dsp {synth_opts} -top {top}"

@@ -239,6 +239,18 @@ def _figures(r):
     return {k: r[k] for k in keys if k in r}
 
 
+def _model_info(model):
+    """id, topology and path (relative to the checkout when inside it) of a model, for reports."""
+    path = Path(model.path) if model.path else None
+    root = Path(__file__).resolve().parents[1]
+    if path is not None:
+        try:
+            path = path.resolve().relative_to(root)
+        except ValueError:
+            pass
+    return {"id": model.model_id, "topology": model.topology.name, "path": str(path) if path else None}
+
+
 def _result(name, lanes, device, model, harness, total, base, mems):
     unit_cost = {k: total[k] - base[k] for k in COST_KEYS}
     cap = dict(total["capacity"])
@@ -249,7 +261,7 @@ def _result(name, lanes, device, model, harness, total, base, mems):
         bram_map[mem_name] = count
     return {
         "unit": name, "lanes": lanes, "device": device.name, "part": device.part,
-        "model": {"id": model.model_id, "topology": model.topology.name, "path": model.path},
+        "model": _model_info(model),
         **unit_cost,
         "fmax_mhz": total["fmax_mhz"], "freq_mhz": total["freq_mhz"],
         "capacity": cap,
@@ -302,7 +314,7 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
             if log:
                 log(_one_line(r))
             runs.append(r)
-    return {"model": {"id": model.model_id, "topology": model.topology.name, "path": model.path},
+    return {"model": _model_info(model),
             "runs": runs}
 
 

@@ -33,14 +33,14 @@ def configure(parser):
     parser.add_argument("--out-dir", default="reports", metavar="DIR",
                         help="where --sweep writes units.md and units.json (default: reports)")
     parser.add_argument("--render", action="store_true",
-                        help="with --sweep: rewrite units.md from the units.json already in --out-dir, "
-                             "without synthesizing")
+                        help="rewrite units.md from the units.json already in --out-dir, without "
+                             "synthesizing (after changing the report's layout)")
 
 
 def run(args):
     from ternkws.errors import UserError
 
-    if args.sweep:
+    if args.sweep or args.render:
         return _sweep(args)
     if not args.unit:
         from hw.units import UNITS
