@@ -46,7 +46,11 @@ __all__ = ["HostLink", "crc16_update", "DEFAULT_MAX_CHUNK", "DEFAULT_TIMEOUT"]
 
 DEFAULT_MAX_CHUNK = 128
 DEFAULT_TIMEOUT = 0.1      # seconds of silence inside a frame before it is dropped
-CYCLE_BITS = 24            # the STATUS cycle counter saturates at 2**24 - 1
+CYCLE_BITS = 24
+MEMORY_DEPTH = 512         # one iCE40 EBR in 512 x 8 mode
+CHUNK_BASE = 256
+IDENTIFY_BASE = 480
+MAX_CHUNK = IDENTIFY_BASE - CHUNK_BASE            # the STATUS cycle counter saturates at 2**24 - 1
 STATUS_SIZE = struct.calcsize(STATUS_FORMAT)
 
 
@@ -97,9 +101,9 @@ class HostLink(wiring.Component):
         top = model.topology
         n_mfcc, n_frames, n_classes = top.n_mfcc, model.features.n_frames, top.n_classes
         if max_chunk is None:
-            max_chunk = min(MAX_PAYLOAD, max(DEFAULT_MAX_CHUNK, n_mfcc))
-        if not isinstance(max_chunk, int) or not 1 <= max_chunk <= MAX_PAYLOAD:
-            raise ValueError(f"max_chunk must be an integer in 1..{MAX_PAYLOAD}, not {max_chunk!r}")
+            max_chunk = min(MAX_CHUNK, max(DEFAULT_MAX_CHUNK, n_mfcc))
+        if not isinstance(max_chunk, int) or not 1 <= max_chunk <= MAX_CHUNK:
+            raise ValueError(f"max_chunk must be an integer in 1..{MAX_CHUNK}, not {max_chunk!r}")
         if 1 + 4 * n_classes > MAX_PAYLOAD:
             raise ValueError(f"{n_classes} classes do not fit a RESULT reply (class + 4 bytes per logit in "
                              f"{MAX_PAYLOAD} bytes): the host link supports at most {(MAX_PAYLOAD - 1) // 4}")
@@ -157,238 +161,265 @@ class HostLink(wiring.Component):
         m = Module()
         W, N, MC = self._window, self._n_classes, self._max_chunk
 
-        m.submodules.chunk = chunk = Memory(shape=8, depth=MC, init=[])
-        chunk_w, chunk_r = chunk.write_port(), chunk.read_port()
-        m.submodules.logit_mem = logit_mem = Memory(shape=signed(LOGIT_BITS), depth=N, init=[])
-        logit_w, logit_r = logit_mem.write_port(), logit_mem.read_port()
+        # One 512 x 8 memory (a single iCE40 EBR) holds the three byte areas, so that the reply payload of
+        # IDENTIFY and RESULT is one memory read instead of a wide multiplexer:
+        #   [0, 256)    RESULT payload: class, then the logits as int32 little-endian (the collector writes)
+        #   [256, 480)  the chunk buffer: a FEATURES payload until its CRC is checked (the parser writes)
+        #   [480, 512)  the IDENTIFY payload (initial contents, never written)
+        init = [0] * MEMORY_DEPTH
+        init[IDENTIFY_BASE:IDENTIFY_BASE + len(self._identity)] = list(self._identity)
+        m.submodules.memory = memory = Memory(shape=8, depth=MEMORY_DEPTH, init=init)
+        mem_w, mem_r = memory.write_port(), memory.read_port()
 
         running, result_valid, result_class = self.running, Signal(), Signal.like(self.result_class)
         m.d.comb += [self.result_valid.eq(result_valid), self.result_class.eq(result_class)]
 
-        # -- result collector: takes every beat of the accelerator's output ---------------------------
-        collect = Signal(range(N + 1))
-        m.d.comb += self.logits.ready.eq(1)
-        with m.If(self.logits.valid):
-            with m.If(self.logits.payload.last):
-                m.d.sync += [result_class.eq(self.logits.payload.value), result_valid.eq(1), running.eq(0),
-                             collect.eq(0)]
-            with m.Else():
-                m.d.comb += [logit_w.addr.eq(collect), logit_w.data.eq(self.logits.payload.value),
-                             logit_w.en.eq(1)]
-                m.d.sync += collect.eq(collect + 1)
-        with m.If(self.accelerator_reset):
-            m.d.sync += collect.eq(0)
-
-        # -- request parser, executor and reply ----------------------------------------------------------
         byte, got = self.rx.payload, self.rx.valid
         m.d.comb += self.rx.ready.eq(1)
+        parser_write = Signal()          # the parser owns the write port this cycle
         length, command = Signal(8), Signal(8)
         index = Signal(8)
         crc = Signal(16, init=0xFFFF)
-        crc_rx = crc16_update(crc, byte)
         count = Signal(range(W + 1))
         held = Signal(signed(8))
         timer = Signal(range(self._timeout_cycles))
-        kind = Signal(_Reply)
-        reply_len, reply_cmd, error_code = Signal(8), Signal(8), Signal(8)
-        last_error, error_count = Signal(8), Signal(8)
+        in_frame = Signal()
         cycles = Signal(CYCLE_BITS)                  # cycles of the last classification, RUN to class
-        k = Signal(range(MAX_PAYLOAD + 6))          # byte of the reply frame being sent
+        kind = Signal(_Reply)
+        error_code, last_error, error_count = Signal(8), Signal(8), Signal(8)
+        head = Signal(2)                             # header / CRC byte of the reply
+        p = Signal(8)                                # reply payload byte
+        out = Signal(8)
+        sending = Signal()                           # `out` goes through the CRC this cycle
+        start_run = Signal()
 
-        def reply(reply_kind, size):
-            m.d.sync += [kind.eq(reply_kind), reply_len.eq(size), reply_cmd.eq(command | REPLY_FLAG)]
-            m.next = "REPLY_START"
+        # -- result collector: the class to address 0, logit bytes after it, 4 cycles per logit -------
+        result_ptr = Signal(8, init=1)
+        byte_sel = Signal(2)
+        value = self.logits.payload.value
+        with m.If(self.logits.valid & ~parser_write):
+            with m.If(self.logits.payload.last):
+                m.d.comb += [self.logits.ready.eq(1), mem_w.addr.eq(0), mem_w.data.eq(value[:8]),
+                             mem_w.en.eq(1)]
+                m.d.sync += [result_class.eq(value), result_valid.eq(1), running.eq(0), result_ptr.eq(1)]
+            with m.Else():
+                m.d.comb += [self.logits.ready.eq(byte_sel == 3), mem_w.addr.eq(result_ptr),
+                             mem_w.data.eq(value.word_select(byte_sel, 8)), mem_w.en.eq(1)]
+                m.d.sync += [result_ptr.eq(result_ptr + 1), byte_sel.eq(byte_sel + 1)]
+        with m.If(self.accelerator_reset | start_run):
+            m.d.sync += [result_ptr.eq(1), byte_sel.eq(0)]
+        with m.If(start_run):
+            m.d.sync += [running.eq(1), result_valid.eq(0), cycles.eq(0)]
+        with m.Elif(running & (cycles != (1 << CYCLE_BITS) - 1)):
+            m.d.sync += cycles.eq(cycles + 1)
+
+        # -- one CRC network, for received and for sent bytes ---------------------------------------------
+        crc_next = crc16_update(crc, Mux(sending, out, byte))
+
+        # -- inter-byte timeout inside a frame -------------------------------------------------------------
+        m.d.sync += timer.eq(Mux(got | ~in_frame, 0, timer + 1))
+        timed_out = in_frame & ~got & (timer == self._timeout_cycles - 1)
+
+        # -- replies: `fail` / `answer` set the reply in one place -----------------------------------------
+        fail, fail_code = Signal(), Signal(8)
+        answer, answer_kind = Signal(), Signal(_Reply)
+        with m.If(fail):
+            m.d.sync += [kind.eq(_Reply.ERROR), error_code.eq(fail_code), last_error.eq(fail_code),
+                         error_count.eq(Mux(error_count == 0xFF, 0xFF, error_count + 1))]
+        with m.Elif(answer):
+            m.d.sync += kind.eq(answer_kind)
+
+        def reply(reply_kind):
+            m.d.comb += [answer.eq(1), answer_kind.eq(reply_kind)]
+            m.next = "REPLY_HEAD"
 
         def error(code):
-            m.d.sync += [kind.eq(_Reply.ERROR), reply_len.eq(2), reply_cmd.eq(ERROR_REPLY),
-                         error_code.eq(code), last_error.eq(code),
-                         error_count.eq(Mux(error_count == 0xFF, 0xFF, error_count + 1))]
-            m.next = "REPLY_START"
+            m.d.comb += [fail.eq(1), fail_code.eq(int(code))]
+            m.next = "REPLY_HEAD"
 
-        def receiving():
-            # Inside a frame: restart the gap timer on each byte; a long gap ends the frame.
-            m.d.sync += timer.eq(Mux(got, 0, timer + 1))
-            with m.If(~got & (timer == self._timeout_cycles - 1)):
-                error(int(ErrorCode.TIMEOUT))
+        reply_len = Signal(8)
+        with m.Switch(kind):
+            for reply_kind, size in ((_Reply.IDENTIFY, len(self._identity)), (_Reply.COUNT, 2),
+                                     (_Reply.EMPTY, 0), (_Reply.RESULT, 1 + 4 * N),
+                                     (_Reply.STATUS, STATUS_SIZE), (_Reply.ERROR, 2)):
+                with m.Case(reply_kind):
+                    m.d.comb += reply_len.eq(size)
+        from_memory = (kind == _Reply.IDENTIFY) | (kind == _Reply.RESULT)
+
+        is_features = command == int(Command.FEATURES)
+        known = (command >= min(Command)) & (command <= max(Command))
+        bad_length = Mux(is_features, (length == 0) | (length > MC), length != 0)
 
         with m.FSM(name="link") as fsm:
             with m.State("HUNT"):
                 with m.If(got & (byte == SYNC)):
-                    m.d.sync += [crc.eq(0xFFFF), command.eq(0), timer.eq(0)]
+                    m.d.sync += [crc.eq(0xFFFF), command.eq(0)]
                     m.next = "LENGTH"
             with m.State("LENGTH"):
-                receiving()
+                m.d.comb += in_frame.eq(1)
+                with m.If(timed_out):
+                    error(ErrorCode.TIMEOUT)
                 with m.If(got):
-                    m.d.sync += [length.eq(byte), crc.eq(crc_rx)]
+                    m.d.sync += [length.eq(byte), crc.eq(crc_next)]
                     m.next = "COMMAND"
             with m.State("COMMAND"):
-                receiving()
+                m.d.comb += in_frame.eq(1)
+                with m.If(timed_out):
+                    error(ErrorCode.TIMEOUT)
                 with m.If(got):
-                    m.d.sync += [command.eq(byte), crc.eq(crc_rx), index.eq(0)]
+                    m.d.sync += [command.eq(byte), crc.eq(crc_next), index.eq(0)]
                     with m.If(length == 0):
                         m.next = "CRC"
                     with m.Else():
                         m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
-                receiving()
+                m.d.comb += in_frame.eq(1)
+                with m.If(timed_out):
+                    error(ErrorCode.TIMEOUT)
                 with m.If(got):
                     # Bytes past max_chunk are only counted: such a frame ends in BAD_LENGTH.
-                    m.d.comb += [chunk_w.addr.eq(index), chunk_w.data.eq(byte), chunk_w.en.eq(index < MC)]
-                    m.d.sync += [crc.eq(crc_rx), index.eq(index + 1)]
+                    m.d.comb += [parser_write.eq(index < MC), mem_w.addr.eq(CHUNK_BASE + index),
+                                 mem_w.data.eq(byte), mem_w.en.eq(index < MC)]
+                    m.d.sync += [crc.eq(crc_next), index.eq(index + 1)]
                     with m.If(index == length - 1):
                         m.d.sync += index.eq(0)
                         m.next = "CRC"
             with m.State("CRC"):
-                receiving()
+                m.d.comb += in_frame.eq(1)
+                with m.If(timed_out):
+                    error(ErrorCode.TIMEOUT)
                 with m.If(got):
                     # Both CRC bytes go through the register: a correct frame leaves it at 0.
-                    m.d.sync += [crc.eq(crc_rx), index.eq(index + 1)]
+                    m.d.sync += [crc.eq(crc_next), index.eq(index + 1)]
                     with m.If(index == 1):
                         m.next = "EXECUTE"
             with m.State("EXECUTE"):
+                # Checks in the documented order: CRC, command, length, state.
                 with m.If(crc != 0):
-                    error(int(ErrorCode.BAD_CRC))
+                    error(ErrorCode.BAD_CRC)
+                with m.Elif(~known):
+                    error(ErrorCode.UNKNOWN_COMMAND)
+                with m.Elif(bad_length):
+                    error(ErrorCode.BAD_LENGTH)
+                with m.Elif(is_features & (count + length > W)):
+                    error(ErrorCode.OVERFLOW)
+                with m.Elif((command == int(Command.RUN)) & (count != W)):
+                    error(ErrorCode.NOT_READY)
                 with m.Else():
                     with m.Switch(command):
                         with m.Case(int(Command.IDENTIFY)):
-                            with m.If(length != 0):
-                                error(int(ErrorCode.BAD_LENGTH))
-                            with m.Else():
-                                reply(_Reply.IDENTIFY, len(self._identity))
+                            reply(_Reply.IDENTIFY)
                         with m.Case(int(Command.FEATURES)):
-                            with m.If((length == 0) | (length > MC)):
-                                error(int(ErrorCode.BAD_LENGTH))
-                            with m.Elif(count + length > W):
-                                error(int(ErrorCode.OVERFLOW))
-                            with m.Else():
-                                m.d.sync += index.eq(0)
-                                m.next = "COMMIT_READ"
+                            m.d.sync += index.eq(0)
+                            m.next = "COMMIT_READ"
                         with m.Case(int(Command.RUN)):
-                            with m.If(length != 0):
-                                error(int(ErrorCode.BAD_LENGTH))
-                            with m.Elif(count != W):
-                                error(int(ErrorCode.NOT_READY))
-                            with m.Else():
-                                m.next = "RUN_PUSH"
+                            m.next = "RUN_PUSH"
                         with m.Case(int(Command.RESULT)):
-                            with m.If(length != 0):
-                                error(int(ErrorCode.BAD_LENGTH))
-                            with m.Else():
-                                m.next = "WAIT_RESULT"
+                            m.next = "WAIT_RESULT"
                         with m.Case(int(Command.RESET)):
-                            with m.If(length != 0):
-                                error(int(ErrorCode.BAD_LENGTH))
-                            with m.Else():
-                                m.d.comb += self.accelerator_reset.eq(1)
-                                m.d.sync += [count.eq(0), running.eq(0), result_valid.eq(0)]
-                                reply(_Reply.EMPTY, 0)
+                            m.d.comb += self.accelerator_reset.eq(1)
+                            m.d.sync += [count.eq(0), running.eq(0), result_valid.eq(0)]
+                            reply(_Reply.EMPTY)
                         with m.Case(int(Command.STATUS)):
-                            with m.If(length != 0):
-                                error(int(ErrorCode.BAD_LENGTH))
-                            with m.Else():
-                                reply(_Reply.STATUS, STATUS_SIZE)
-                        with m.Default():
-                            error(int(ErrorCode.UNKNOWN_COMMAND))
+                            reply(_Reply.STATUS)
             with m.State("COMMIT_READ"):
-                m.d.comb += [chunk_r.addr.eq(index), chunk_r.en.eq(1)]
-                m.next = "COMMIT_PUSH"
+                m.next = "COMMIT_PUSH"                    # the memory reads chunk byte `index`
             with m.State("COMMIT_PUSH"):
-                m.d.comb += chunk_r.en.eq(0)
-                value = chunk_r.data.as_signed()
+                chunk_value = mem_r.data.as_signed()
                 with m.If(count == W - 1):
                     # The last value of the window waits for RUN (it is the last of this chunk too).
-                    m.d.sync += [held.eq(value), count.eq(count + 1)]
-                    reply(_Reply.COUNT, 2)
+                    m.d.sync += [held.eq(chunk_value), count.eq(count + 1)]
+                    reply(_Reply.COUNT)
                 with m.Else():
-                    m.d.comb += [self.features.valid.eq(1), self.features.payload.eq(value)]
+                    m.d.comb += [self.features.valid.eq(1), self.features.payload.eq(chunk_value)]
                     with m.If(self.features.ready):
                         m.d.sync += [count.eq(count + 1), index.eq(index + 1)]
                         with m.If(index == length - 1):
-                            reply(_Reply.COUNT, 2)
+                            reply(_Reply.COUNT)
                         with m.Else():
                             m.next = "COMMIT_READ"
             with m.State("RUN_PUSH"):
                 m.d.comb += [self.features.valid.eq(1), self.features.payload.eq(held)]
                 with m.If(self.features.ready):
-                    m.d.sync += [count.eq(0), running.eq(1), result_valid.eq(0), cycles.eq(0)]
-                    reply(_Reply.EMPTY, 0)
+                    m.d.comb += start_run.eq(1)
+                    m.d.sync += count.eq(0)
+                    reply(_Reply.EMPTY)
             with m.State("WAIT_RESULT"):
                 # A classification in progress is bounded: wait for it, then answer.
                 with m.If(~running):
                     with m.If(result_valid):
-                        reply(_Reply.RESULT, 1 + 4 * N)
+                        reply(_Reply.RESULT)
                     with m.Else():
-                        error(int(ErrorCode.NOT_READY))
-            with m.State("REPLY_START"):
-                m.d.sync += [crc.eq(0xFFFF), k.eq(0)]
-                m.next = "REPLY_FETCH"
-            with m.State("REPLY_FETCH"):
-                m.next = "REPLY_SEND"          # the logit memory reads the word of byte k
-            with m.State("REPLY_SEND"):
-                out = Signal(8)
-                m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(out)]
-                self._reply_byte(m, out, k, kind, reply_len, reply_cmd, crc, count, running, result_valid,
-                                 result_class, logit_r, error_code, command, last_error, error_count, cycles)
+                        error(ErrorCode.NOT_READY)
+            with m.State("REPLY_HEAD"):
+                # SYNC, LEN, CMD; LEN and CMD go through the CRC.
+                m.d.comb += self.tx.valid.eq(1)
+                with m.Switch(head):
+                    with m.Case(0):
+                        m.d.comb += out.eq(SYNC)
+                    with m.Case(1):
+                        m.d.comb += [out.eq(reply_len), sending.eq(1)]
+                    with m.Default():
+                        m.d.comb += [out.eq(Mux(kind == _Reply.ERROR, ERROR_REPLY, command | REPLY_FLAG)),
+                                     sending.eq(1)]
+                with m.If(head == 0):
+                    m.d.sync += crc.eq(0xFFFF)
                 with m.If(self.tx.ready):
-                    m.d.sync += k.eq(k + 1)
-                    with m.If((k >= 1) & (k < reply_len + 3)):
-                        m.d.sync += crc.eq(crc16_update(crc, out))
-                    with m.If(k == reply_len + 4):
-                        m.next = "HUNT"
+                    with m.If(sending):
+                        m.d.sync += crc.eq(crc_next)
+                    m.d.sync += [head.eq(head + 1), p.eq(0)]
+                    with m.If(head == 2):
+                        m.d.sync += head.eq(0)
+                        with m.If(reply_len == 0):
+                            m.next = "REPLY_CRC"
+                        with m.Else():
+                            m.next = "REPLY_FETCH"
+            with m.State("REPLY_FETCH"):
+                m.next = "REPLY_BODY"                     # the memory reads payload byte `p`
+            with m.State("REPLY_BODY"):
+                m.d.comb += [self.tx.valid.eq(1), sending.eq(1)]
+                with m.If(from_memory):
+                    m.d.comb += out.eq(mem_r.data)
+                with m.Else():
+                    self._register_byte(m, out, kind, p, count, running, result_valid, error_code, command,
+                                        last_error, error_count, cycles)
+                with m.If(self.tx.ready):
+                    m.d.sync += [crc.eq(crc_next), p.eq(p + 1)]
+                    with m.If(p == reply_len - 1):
+                        m.next = "REPLY_CRC"
                     with m.Else():
                         m.next = "REPLY_FETCH"
+            with m.State("REPLY_CRC"):
+                m.d.comb += [self.tx.valid.eq(1), out.eq(Mux(head[0], crc[:8], crc[8:]))]
+                with m.If(self.tx.ready):
+                    m.d.sync += head.eq(head + 1)
+                    with m.If(head[0]):
+                        m.d.sync += head.eq(0)
+                        m.next = "HUNT"
 
-        with m.If(running & (cycles != (1 << CYCLE_BITS) - 1)):
-            m.d.sync += cycles.eq(cycles + 1)
-
-        # Payload byte p = k - 3 of a RESULT is byte (p - 1) % 4 of logit (p - 1) // 4.
-        m.d.comb += logit_r.addr.eq((k - 4) >> 2)
-        m.d.comb += self.idle.eq(fsm.ongoing("HUNT") & ~running)
+        # Read address: the chunk byte being committed, else the reply payload byte (IDENTIFY at 480 + p,
+        # RESULT at p). An address set in cycle t is read in cycle t + 1 (the *_FETCH / *_READ states).
+        with m.If(fsm.ongoing("COMMIT_READ") | fsm.ongoing("COMMIT_PUSH")):
+            m.d.comb += mem_r.addr.eq(CHUNK_BASE + index)
+        with m.Elif(kind == _Reply.IDENTIFY):
+            m.d.comb += mem_r.addr.eq(IDENTIFY_BASE + p[:5])
+        with m.Else():
+            m.d.comb += mem_r.addr.eq(p)
+        m.d.comb += [self.tx.payload.eq(out), self.idle.eq(fsm.ongoing("HUNT") & ~running)]
         return m
 
-    def _reply_byte(self, m, out, k, kind, reply_len, reply_cmd, crc, count, running, result_valid,
-                    result_class, logit_r, error_code, command, last_error, error_count, cycles):
-        W = self._window
-        p = Signal(range(MAX_PAYLOAD + 6))
-        m.d.comb += p.eq(k - 3)
-        with m.If(k == 0):
-            m.d.comb += out.eq(SYNC)
-        with m.Elif(k == 1):
-            m.d.comb += out.eq(reply_len)
-        with m.Elif(k == 2):
-            m.d.comb += out.eq(reply_cmd)
-        with m.Elif(k == reply_len + 3):
-            m.d.comb += out.eq(crc[8:])
-        with m.Elif(k == reply_len + 4):
-            m.d.comb += out.eq(crc[:8])
-        with m.Else():
-            with m.Switch(kind):
-                with m.Case(_Reply.IDENTIFY):
-                    with m.Switch(p):
-                        for n, value in enumerate(self._identity):
-                            with m.Case(n):
-                                m.d.comb += out.eq(value)
-                with m.Case(_Reply.COUNT):
-                    m.d.comb += out.eq(Mux(p == 0, count[:8], count[8:]))
-                with m.Case(_Reply.RESULT):
-                    with m.If(p == 0):
-                        m.d.comb += out.eq(result_class)
-                    with m.Else():
-                        m.d.comb += out.eq(logit_r.data.word_select((p - 1)[:2], 8))
-                with m.Case(_Reply.STATUS):
-                    with m.Switch(p):
-                        with m.Case(0):
-                            m.d.comb += out.eq(Cat(count == W, running, result_valid))
-                        with m.Case(1):
-                            m.d.comb += out.eq(count[:8])
-                        with m.Case(2):
-                            m.d.comb += out.eq(count[8:])
-                        with m.Case(3):
-                            m.d.comb += out.eq(last_error)
-                        with m.Case(4):
-                            m.d.comb += out.eq(error_count)
-                        for n in range(4):
-                            with m.Case(5 + n):
-                                m.d.comb += out.eq(cycles[8 * n:8 * n + 8])
-                with m.Case(_Reply.ERROR):
-                    m.d.comb += out.eq(Mux(p == 0, error_code, command))
+    def _register_byte(self, m, out, kind, p, count, running, result_valid, error_code, command, last_error,
+                       error_count, cycles):
+        """Payload byte `p` of the replies built from registers: COUNT, STATUS, ERROR."""
+        with m.Switch(kind):
+            with m.Case(_Reply.COUNT):
+                m.d.comb += out.eq(Mux(p[0], count[8:], count[:8]))
+            with m.Case(_Reply.ERROR):
+                m.d.comb += out.eq(Mux(p[0], command, error_code))
+            with m.Case(_Reply.STATUS):
+                fields = [Cat(count == self._window, running, result_valid), count[:8], count[8:], last_error,
+                          error_count] + [cycles[8 * n:8 * n + 8] for n in range(4)]
+                with m.Switch(p[:4]):
+                    for n, field in enumerate(fields):
+                        with m.Case(n):
+                            m.d.comb += out.eq(field)
