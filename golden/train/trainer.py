@@ -28,9 +28,10 @@ from golden.labels import LABELS
 from golden.topology import Block, Topology, count_parameters, count_ternary_entries
 from ternkws.errors import UserError
 
-from .augment import AugmentConfig, augment
+from .augment import AugmentConfig, Augmenter
 from .features import load_features
 from .model import KWSNet, count_trainable, to_golden_arrays
+from .report import stored_weight_bytes
 
 # The "same parameter budget" ternary model: see PRESETS["budget"] and reports/accuracy.md.
 BUDGET_TOPOLOGY = Topology.from_name("3x2x128", prologue_channels=128, epilogue_channels=128, final_channels=128)
@@ -110,9 +111,13 @@ def predict(module, x, batch=512):
     return torch.cat(out) if out else torch.zeros(0, module.top.n_classes)
 
 
-def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print):
-    """Train `module` in place; returns (history per epoch, per-step losses, best epoch)."""
+def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print, feature_map=None):
+    """Train `module` in place; returns (history per epoch, per-step losses, best epoch).
+
+    feature_map: (mean, scale) of the normalized features, needed by the warp augmentation."""
     torch.manual_seed(cfg.seed)
+    mean, scale = feature_map if feature_map is not None else (np.zeros(xtr.shape[2]), np.ones(xtr.shape[2]))
+    augmenter = Augmenter(cfg.augment, mean, scale)
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     xtr_t = torch.as_tensor(xtr)
@@ -153,7 +158,7 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             bar = tqdm(bar, desc=f"epoch {epoch}/{epochs}", unit="batch", dynamic_ncols=True, leave=False)
         for b in bar:
             idx = torch.as_tensor(order[b * cfg.batch:(b + 1) * cfg.batch])
-            xb = augment(xtr_t[idx], cfg.augment, gen)
+            xb = augmenter(xtr_t[idx], gen)
             yb = ytr_t[idx]
             logits = module(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
@@ -163,7 +168,7 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             scheduler.step()
             step += 1
             step_losses.append(loss.item())
-            tot_loss += float(loss) * len(idx)
+            tot_loss += loss.item() * len(idx)
             tot_ok += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
             if progress and b % 10 == 0:
@@ -215,24 +220,6 @@ def export(module, calib_x, mean, scale, meta, out=None):
     return model
 
 
-def stored_weight_bytes(model):
-    """Bytes the chip stores for a checkpoint, at the widths of the int8 contract: int8 weights (depthwise,
-    learned 1x1, classifier) 1 byte each; post-op multipliers 2 bytes (16 bit), biases 4 bytes (32 bit),
-    shifts 1 byte. The ternary 1x1 entries are generated on chip and not counted."""
-    weights = other = 0
-    for k, v in model.int_arrays.items():
-        size = int(np.asarray(v).size)
-        if k.endswith((".dw", ".pw", ".weight")):
-            weights += size
-        elif k.endswith((".mult", ".mult_res")):
-            other += 2 * size
-        elif k.endswith(".bias"):
-            other += 4 * size
-        else:
-            other += size
-    return {"weights": weights, "post_op": other, "total": weights + other}
-
-
 def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None, description="",
           progress=True, log=print):
     """Train, export and evaluate one model. Returns a summary dict (also stored in the checkpoint meta)."""
@@ -253,7 +240,8 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
         f"{count_ternary_entries(top)} 1x1 entries")
     t1 = time.time()
     history, step_losses, best_epoch = fit(module, splits.x["train"], splits.y["train"], splits.x["val"],
-                                           splits.y["val"], cfg, progress=progress, log=log)
+                                           splits.y["val"], cfg, progress=progress, log=log,
+                                           feature_map=(splits.mean, splits.scale))
     t_train = time.time() - t1
     rng = np.random.default_rng(cfg.seed + 1)
     calib_idx = np.sort(rng.choice(n["train"], size=min(cfg.calib, n["train"]), replace=False))

@@ -1,0 +1,84 @@
+"""`ternkws eval` / golden.evaluate: JSON result, agreement with the golden pipeline, bad inputs, no torch."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden import checkpoint
+from golden.evaluate import evaluate
+from golden.pipeline import clip_features, predict_features
+from golden.data import list_examples
+from golden.labels import LABELS
+from golden.train.tinydata import make_tiny_dataset
+from ternkws.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("evaltiny") / "data", per_class=(1, 1, 2), seed=2)
+
+
+def test_eval_json(tiny, capsys):
+    rc = main(["eval", "--data", str(tiny), "--json", "--quiet", "--jobs", "1"])
+    assert rc == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["n"] == 24 and r["split"] == "test"
+    for key in ("accuracy_float", "accuracy_int8", "per_class", "int8_float_agreement", "confusion_int8"):
+        assert key in r
+    assert set(r["per_class"]) == set(LABELS)
+    assert all(v["n"] == 2 for v in r["per_class"].values())
+    assert 0.0 <= r["accuracy_int8"] <= 1.0
+    assert sum(map(sum, r["confusion_int8"])) == 24
+
+
+def test_eval_matches_golden_pipeline(tiny):
+    model = checkpoint.load()
+    r = evaluate(model, tiny, "val", jobs=2, progress=False)
+    examples = list_examples(tiny, "val")
+    preds = [predict_features(model, *clip_features(model, e.audio())) for e in examples]
+    y = np.array([LABELS.index(e.label) for e in examples])
+    assert r["accuracy_int8"] == pytest.approx(np.mean([LABELS.index(p.label) for p in preds] == y))
+    assert r["accuracy_float"] == pytest.approx(np.mean([LABELS.index(p.label_float) for p in preds] == y))
+
+
+def test_eval_table_and_plain_layout(tiny, tmp_path, capsys):
+    plain = tmp_path / "plain"
+    for label in ("yes", "silence"):
+        (plain / label).mkdir(parents=True)
+        for f in sorted((tiny / label).glob("*.wav"))[:2]:
+            shutil.copy(f, plain / label / f.name)
+    rc = main(["eval", "--data", str(plain), "--quiet", "--jobs", "1", "--model", "default"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "all" in out and "float %" in out and "int8 %" in out
+
+
+def test_eval_bad_inputs(tiny, tmp_path, capsys):
+    assert main(["eval", "--data", str(tmp_path / "missing")]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert main(["eval", "--data", str(tiny), "--model", str(tmp_path / "nope.npz")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+    assert main(["eval", "--data", str(tiny), "--split", "dev"]) == 2
+    assert "unknown split" in capsys.readouterr().err
+    bad = tmp_path / "bad.npz"
+    bad.write_text("not a zip")
+    assert main(["eval", "--data", str(tiny), "--model", str(bad)]) == 2
+    assert "not a ternkws checkpoint" in capsys.readouterr().err
+
+
+def test_eval_without_torch(tiny):
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from ternkws.cli import main\n"
+            f"sys.exit(main(['eval', '--data', {str(tiny)!r}, '--json', '--quiet', '--limit', '6', '--jobs', '1']))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n"] == 6

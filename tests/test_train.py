@@ -1,0 +1,160 @@
+"""Training code: torch twin == golden float forward, loss falls, export -> load -> int8 round trip, CLI errors."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch (the optional 'train' extra) is not installed")
+
+from golden import checkpoint  # noqa: E402
+from golden.network import forward_float, forward_int, init_random  # noqa: E402
+from golden.topology import Block, Topology, count_parameters  # noqa: E402
+from golden.train.augment import WARP_BANK, AugmentConfig, Augmenter, augment, warp_matrices  # noqa: E402
+from golden.train.model import KWSNet, count_trainable, load_golden_arrays, to_golden_arrays  # noqa: E402
+from golden.train.tinydata import make_tiny_dataset  # noqa: E402
+from golden.train.trainer import TrainConfig, export, fit, load_splits, preset  # noqa: E402
+from ternkws.errors import UserError  # noqa: E402
+
+torch.set_num_threads(1)   # tiny models: one thread is as fast, and never spin-waits on a busy CI box
+
+TINY = Topology(prologue_channels=16, prologue_kernel=5, blocks=(Block(16, 5), Block(16, 7, repeat=2)),
+                epilogue_channels=16, epilogue_kernel=5, epilogue_dilation=2, final_channels=16)
+
+
+@pytest.fixture(scope="module")
+def tiny_splits(tmp_path_factory):
+    d = make_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data", per_class=(6, 2, 2), seed=1)
+    return d, load_splits(d, progress=False, jobs=1)
+
+
+@pytest.mark.parametrize("top", [Topology(), Topology(mixer="learned"), Topology.from_name("3x2x64"),
+                                 Topology.from_name("3x2x64", mixer="learned"), TINY],
+                         ids=["ternary", "learned", "ternary-3x2x64", "learned-3x2x64", "tiny"])
+def test_torch_equals_golden_forward(top):
+    rng = np.random.default_rng(3)
+    x = np.clip(rng.normal(0, 32, (2, 40, top.n_mfcc)), -128, 127)   # any frame count works
+    arrays = init_random(top, rng, x)
+    m = load_golden_arrays(KWSNet(top), arrays).double().eval()
+    with torch.no_grad():
+        y = m(torch.from_numpy(x)).numpy()
+    ref = forward_float(top, arrays, x)
+    assert np.max(np.abs(y - ref)) <= 1e-4
+    back = to_golden_arrays(m)
+    assert set(back) == set(arrays)
+    assert all(np.array_equal(back[k], arrays[k]) for k in arrays)
+
+
+def test_parameter_counts():
+    assert count_trainable(KWSNet(Topology(mixer="learned"))) == count_parameters(Topology(mixer="learned")) == 74892
+    for top in (Topology(), Topology.from_name("3x2x64"), preset("budget")[0], TINY):
+        m = KWSNet(top)
+        assert count_trainable(m) == count_parameters(top)
+    # the ternary 1x1 is a buffer: in the state dict, never a parameter
+    m = KWSNet(Topology())
+    names = {n for n, _ in m.named_parameters()}
+    assert not any(n.endswith("pw.weight") for n in names)
+    assert "layers.0.pw.weight" in m.state_dict()
+    w = m.state_dict()["layers.0.pw.weight"]
+    assert set(torch.unique(w).tolist()) <= {-1.0, 0.0, 1.0}
+
+
+def test_augment_shapes_and_range():
+    x = torch.randn(4, 128, 64) * 50
+    y = augment(x, AugmentConfig(), torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and float(y.abs().max()) <= 128
+    assert float((y == 0).float().mean()) > 0.05          # masks applied
+    assert torch.equal(augment(x, AugmentConfig.off()), x.clamp(-128, 127))
+
+
+def test_speaker_warp():
+    from golden.features import FeatureConfig
+    m = warp_matrices([1.0, 1.1, 0.9], FeatureConfig())
+    assert np.allclose(m[0], np.eye(64))
+    e = np.zeros(64)
+    e[30] = 1
+    assert np.argmax(e @ m[1]) > 30 > np.argmax(e @ m[2])          # formants move up for a > 1
+    rng = np.random.default_rng(0)
+    aug = Augmenter(AugmentConfig(**{**AugmentConfig.off().__dict__, "warp": 0.1}), rng.normal(0, 9, 64),
+                    rng.uniform(0.5, 2, 64))
+    a, b = aug.maps
+    assert a.shape == (WARP_BANK, 64, 64)
+    assert torch.allclose(a[WARP_BANK // 2], torch.eye(64), atol=1e-5) and float(b[WARP_BANK // 2].abs().max()) < 1e-4
+
+
+def test_loss_falls_and_export_roundtrip(tiny_splits, tmp_path):
+    d, s = tiny_splits
+    assert len(s.y["train"]) == 72 and len(s.y["test"]) == 24
+    torch.manual_seed(0)
+    m = KWSNet(TINY)
+    cfg = TrainConfig(epochs=100, batch=72, lr=3e-2, max_steps=30, augment=AugmentConfig.off())
+    history, losses, best = fit(m, s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg, progress=False,
+                                log=lambda *a: None)
+    assert len(losses) == 30 and best >= 1
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+    out = tmp_path / "tiny.npz"
+    export(m, s.x["train"][:16], s.mean, s.scale, {"trained": True, "description": "test"}, out)
+    model = checkpoint.load(out)
+    assert model.trained and model.topology == TINY
+    # golden float forward of the loaded checkpoint == the torch module
+    with torch.no_grad():
+        ref = m.double()(torch.from_numpy(s.x["test"].astype(np.float64))).numpy()
+    got = forward_float(model.topology, model.float_arrays, s.x["test"])
+    assert np.max(np.abs(got - ref)) < 1e-3 * max(1.0, np.max(np.abs(ref)))
+    # int8 inference on the loaded model: mostly the float decision
+    from golden.evaluate import cached_ternary
+    from golden.features import quantize
+    xq = quantize(s.raw["test"], model.feature_mean, model.feature_scale)
+    with cached_ternary():
+        pred_int = np.array([np.argmax(forward_int(model.topology, model.int_arrays, q)) for q in xq])
+    assert np.mean(pred_int == np.argmax(got, axis=1)) >= 0.75
+
+
+def _train_args(**kw):
+    from ternkws.commands import train as cmd
+    p = argparse.ArgumentParser()
+    cmd.configure(p)
+    argv = []
+    for k, v in kw.items():
+        argv += [f"--{k}", str(v)]
+    return cmd, p.parse_args(argv)
+
+
+def test_train_cli_bad_inputs(tmp_path, tiny_splits):
+    d, _ = tiny_splits
+    cmd, args = _train_args(data=tmp_path / "nope", out=tmp_path / "m.npz")
+    with pytest.raises(UserError, match="no such dataset directory"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", model="resnet")
+    with pytest.raises(UserError, match="unknown --model 'resnet'"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.txt")
+    with pytest.raises(UserError, match=".npz"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", epochs=0)
+    with pytest.raises(UserError, match="--epochs"):
+        cmd.run(args)
+    plain = tmp_path / "plain"
+    (plain / "yes").mkdir(parents=True)
+    (d / "yes").iterdir()
+    import shutil
+    shutil.copy(next((d / "yes").glob("*.wav")), plain / "yes" / "a.wav")
+    cmd, args = _train_args(data=plain, out=tmp_path / "m.npz")
+    with pytest.raises(UserError, match="train, val and test splits"):
+        cmd.run(args)
+
+
+def test_train_cli_end_to_end(tmp_path, tiny_splits, capsys):
+    from ternkws.cli import main
+    d, _ = tiny_splits
+    out = tmp_path / "m.npz"
+    rc = main(["train", "--data", str(d), "--out", str(out), "--model", "ternary", "--epochs", "1",
+               "--batch", "36", "--threads", "1", "--quiet", "--plots", str(tmp_path / "plots")])
+    assert rc == 0
+    model = checkpoint.load(out)
+    assert model.meta["trained"] and model.meta["epochs"] == 1
+    for key in ("description", "dataset", "float_val_accuracy", "int8_test_accuracy", "float_test_accuracy"):
+        assert key in model.meta
+    assert (tmp_path / "plots" / "curves-ternary.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "confusion-ternary.png").stat().st_size > 1000
