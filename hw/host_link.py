@@ -1,16 +1,22 @@
 """The host link: the UART protocol engine (boards/PROTOCOL.md) between byte streams and the accelerator.
 
-    rx bytes -> parse frame (SYNC, LEN, CMD, payload -> chunk buffer, CRC) -> execute -> reply -> tx bytes
-                                        FEATURES: chunk buffer -> features (accelerator `i`)
-                                        accelerator `o` -> result collector (logits memory, class)
+    rx bytes -> parse frame (SYNC, LEN, CMD, payload -> chunk area, CRC) -> execute -> reply -> tx bytes
+                                        FEATURES: chunk area -> features (accelerator `i`)
+                                        accelerator `o` -> result collector (result area)
 
 One request is handled at a time: while a request executes and its reply goes out, received bytes are
-dropped (the host waits for each reply before it sends the next request). A FEATURES payload is kept in a
-chunk buffer until its CRC has been checked, then committed to the accelerator, so a damaged frame never
+dropped (the host waits for each reply before it sends the next request). A FEATURES payload is kept in
+the chunk area until its CRC has been checked, then committed to the accelerator, so a damaged frame never
 reaches the window. The last value of a window is held back in a register until RUN, which pushes it and
-so starts the classification (the accelerator starts by itself on its last input value). The logits and
-the class are collected whenever the accelerator emits them (it is never back-pressured), so RESULT can
-answer later, and more than once.
+so starts the classification (the accelerator starts by itself on its last input value). The class and
+the logits are collected whenever the accelerator emits them (4 cycles a logit, one byte a cycle; RESULT
+waits for them), so RESULT can answer later, and more than once.
+
+One 512 x 8 memory (a single iCE40 EBR) holds the chunk area, the IDENTIFY payload (initial contents) and
+the RESULT payload, so those replies are read from memory rather than multiplexed from registers; STATUS,
+FEATURES' count and error replies come from registers. One CRC network serves received and sent bytes.
+Resources (UART included, default model, measured in a scan-chain harness, harness subtracted):
+iCE40 UP5K 718 LC, 230 FF, 1 EBR, Fmax 35 MHz; ECP5-85F 956 LUT4, 233 FF, 1 DP16KD.
 
 Ports
 -----
@@ -46,11 +52,11 @@ __all__ = ["HostLink", "crc16_update", "DEFAULT_MAX_CHUNK", "DEFAULT_TIMEOUT"]
 
 DEFAULT_MAX_CHUNK = 128
 DEFAULT_TIMEOUT = 0.1      # seconds of silence inside a frame before it is dropped
-CYCLE_BITS = 24
-MEMORY_DEPTH = 512         # one iCE40 EBR in 512 x 8 mode
+CYCLE_BITS = 24            # the STATUS cycle counter saturates at 2**24 - 1
+MEMORY_DEPTH = 512         # [0, 256) RESULT payload, [256, 480) chunk, [480, 512) IDENTIFY payload
 CHUNK_BASE = 256
 IDENTIFY_BASE = 480
-MAX_CHUNK = IDENTIFY_BASE - CHUNK_BASE            # the STATUS cycle counter saturates at 2**24 - 1
+MAX_CHUNK = IDENTIFY_BASE - CHUNK_BASE
 STATUS_SIZE = struct.calcsize(STATUS_FORMAT)
 
 
@@ -87,7 +93,7 @@ class HostLink(wiring.Component):
 
     clk_freq: clock in Hz (reported by IDENTIFY; sets the timeout in cycles); baud: the UART rate (the
     timeout must span several bytes); timeout: seconds; max_chunk: most feature values per FEATURES frame
-    (default max(128, n_mfcc), at most 255).
+    (default max(128, n_mfcc), at most 224).
     """
 
     def __init__(self, model, config, clk_freq, baud, *, timeout=DEFAULT_TIMEOUT, max_chunk=None):

@@ -439,7 +439,7 @@ def test_bad_parameters():
     with pytest.raises(ValueError, match="max_chunk"):
         HostLink(model, config, CLK, BAUD, timeout=0.001, max_chunk=0)
     with pytest.raises(ValueError, match="max_chunk"):
-        HostLink(model, config, CLK, BAUD, timeout=0.001, max_chunk=256)
+        HostLink(model, config, CLK, BAUD, timeout=0.001, max_chunk=225)
     with pytest.raises(ValueError, match="timeout"):
         HostLink(model, config, CLK, BAUD, timeout=100e-6)
     with pytest.raises(ValueError, match="clocks per bit"):

@@ -201,6 +201,30 @@ def test_run_sim_end_to_end(tiny, capsys):
     assert d["sim"]["bytes_to_host"] == 5 + 23 + 2 * (5 + 7 + 5 + (5 + 13) + (5 + 9))
 
 
+@pytest.mark.cocotb
+def test_board_sim_errors_over_the_socket(tiny):
+    """Raw malformed frames through the TCP bridge and the UART pins: a truncated frame ends in TIMEOUT
+    (the simulated clock runs while the board waits), a bad CRC in BAD_CRC; the board answers the next
+    request normally (same build as the test above: no rebuild)."""
+    from hw.accelerator import CONFIGS
+    from sim.board_sim import BoardSim
+    model, _ = tiny
+    board = BoardSim(model, CONFIGS["up5k"])
+    with board as port:
+        device = Device(port, timeout=60)
+        assert device.identify().model_id == model.model_id
+        for raw, expected in ((encode_frame(Command.FEATURES, b"\x01\x02\x03")[:4], (ErrorCode.TIMEOUT, Command.FEATURES)),
+                              (encode_frame(Command.STATUS)[:-1] + b"\x00", (ErrorCode.BAD_CRC, Command.STATUS))):
+            port.write(raw)
+            reply = device._read_frame(time.monotonic() + 60)
+            assert reply == (ERROR_REPLY, bytes(expected))
+        with pytest.raises(DeviceError, match="NOT_READY"):
+            device.run()
+        assert device.status().last_error == ErrorCode.NOT_READY
+    assert board.stats["framing_errors"] == 0
+    assert board.stats["bytes_from_host"] == 5 + 4 + 5 + 5 + 5
+
+
 @pytest.mark.slow
 @pytest.mark.cocotb
 def test_run_sim_default_model(capsys):
