@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 __all__ = ["PROTOCOL_VERSION", "SYNC", "MAX_PAYLOAD", "REPLY_FLAG", "ERROR_REPLY", "Command", "ErrorCode",
            "IDENTIFY_FORMAT", "STATUS_FORMAT", "crc16", "encode_frame", "FrameDecoder", "Identity", "Status",
-           "Device", "LinkError", "LinkTimeout", "ProtocolError", "DeviceError", "version_bytes"]
+           "Device", "LinkError", "LinkTimeout", "ProtocolError", "PortError", "DeviceError", "version_bytes"]
 
 PROTOCOL_VERSION = 1
 SYNC = 0xA5
@@ -185,6 +185,10 @@ class ProtocolError(LinkError):
     """A reply that does not parse: bad CRC, unexpected command or size."""
 
 
+class PortError(LinkError):
+    """The port itself failed (unplugged, socket closed)."""
+
+
 class DeviceError(LinkError):
     """The device answered with an error reply."""
 
@@ -223,7 +227,10 @@ class Device:
     def _read_exact(self, n, deadline):
         buf = bytearray()
         while len(buf) < n:
-            chunk = self.port.read(n - len(buf))
+            try:
+                chunk = self.port.read(n - len(buf))
+            except OSError as e:          # serial.SerialException is an OSError
+                raise PortError(f"reading failed: {e}") from None
             if chunk:
                 buf += chunk
             elif time.monotonic() > deadline:
@@ -243,13 +250,19 @@ class Device:
 
     def _drain(self):
         if hasattr(self.port, "reset_input_buffer"):
-            self.port.reset_input_buffer()
+            try:
+                self.port.reset_input_buffer()
+            except OSError as e:
+                raise PortError(f"draining the input failed: {e}") from None
 
     def request(self, command, payload=b"", timeout=None):
         """Send one request and return the reply payload; DeviceError for an error reply."""
         self._drain()
         frame = encode_frame(command, payload)
-        self.port.write(frame)
+        try:
+            self.port.write(frame)
+        except OSError as e:
+            raise PortError(f"writing failed: {e}") from None
         self.bytes_sent += len(frame)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         reply, data = self._read_frame(deadline)

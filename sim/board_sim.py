@@ -65,7 +65,13 @@ class BoardSim:
         self.start_timeout = start_timeout
         self._tmp = tempfile.TemporaryDirectory(prefix="ternkws-board-")
         tmp = Path(self._tmp.name)
-        self.log_path = Path(log) if log else Path(tempfile.mkstemp(prefix="ternkws-board-", suffix=".log")[1])
+        self._own_log = not log
+        if log:
+            self.log_path = Path(log)
+        else:
+            fd, name = tempfile.mkstemp(prefix="ternkws-board-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
         self._port_file, self._stats_file = tmp / "port", tmp / "stats.json"
         self._proc = self._port = None
         self.stats = None
@@ -138,6 +144,8 @@ class BoardSim:
                 raise SimulationError(f"the simulated board ended with exit code {code}; log {self.log_path}:\n"
                                       f"{self._log_tail()}")
         self._tmp.cleanup()
+        if self._own_log:
+            self.log_path.unlink(missing_ok=True)      # kept only when something went wrong
         return self.stats
 
     def __enter__(self):

@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 import pytest
+import serial
 
 from boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT, Command,
-                         Device, DeviceError, ErrorCode, FrameDecoder, LinkTimeout, encode_frame)
+                         Device, DeviceError, ErrorCode, FrameDecoder, LinkTimeout, PortError, encode_frame)
 from golden.audio import read_wav
 from golden.checkpoint import load, make_model, save
 from golden.features import FeatureConfig
@@ -136,6 +137,10 @@ def test_device_classify_and_errors(tiny):
         device.classify(xq[:2])
     with pytest.raises(LinkTimeout):
         Device(PyBoard(model, silent=True), timeout=0.1).identify()
+    unplugged = PyBoard(model)
+    unplugged.read = lambda n: (_ for _ in ()).throw(serial.SerialException("device disconnected"))
+    with pytest.raises(PortError, match="disconnected"):
+        Device(unplugged).identify()
 
 
 # -- CLI against the Python twin -------------------------------------------------------------------------
@@ -150,6 +155,18 @@ def test_run_port_json(tiny, monkeypatch, capsys):
     for clip, wav in zip(d["clips"], wavs):
         assert (clip["class"], clip["logits"]) == _golden(model, wav)
         assert clip["cycles"] == 1234 and clip["wire_bytes"] > 32
+
+
+def test_run_port_text(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model))
+    assert main(["run", "--port", "/dev/fake", "--baud", "1000000", "--model", model.path, *wavs]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"/dev/fake: model {model.model_id} (ternary), 4 frames x 8 MFCC, 3 classes")
+    assert all("bit-exact" in line and "1,234 cycles" in line for line in out[1:3])
+    # 32 values in chunks of 16 (PyBoard's max_chunk): RESET 5+5, 2 x FEATURES (21+7), RUN 5+5, RESULT 5+18.
+    assert out[3].startswith("2/2 clips bit-exact") and "99 bytes on the wire + 1,234 cycles" in out[3]
+    assert "at 1000000 baud and 12 MHz" in out[3]
 
 
 def test_run_model_mismatch(tiny, monkeypatch, capsys):

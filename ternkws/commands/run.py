@@ -50,10 +50,12 @@ def _open_port(name, baud):
 
 
 def _identify(device, where, model, baud):
-    from boards.host import PROTOCOL_VERSION, LinkError, LinkTimeout
+    from boards.host import PROTOCOL_VERSION, LinkError, LinkTimeout, PortError
     from ternkws.errors import UserError
     try:
         info = device.identify()
+    except PortError as e:
+        raise UserError(f"{where}: {e}") from None
     except LinkTimeout:
         raise UserError(f"no reply from {where} within {device.timeout:g} s: is the ternkws bitstream loaded "
                         f"(ternkws flash) and the baud rate ({baud}) the one it was built for?") from None
@@ -145,6 +147,8 @@ def run(args):
                 clips = _classify_all(device, where, model, args.wavs, windows, args.baud, ICEBREAKER_HZ)
         except SimulationError as e:
             raise UserError(f"{e}".splitlines()[0]) from None
+        except UserError as e:
+            raise UserError(f"{e} (simulation log: {board_sim.log_path})") from None
         stats = board_sim.stats or {}
         board_hz = ICEBREAKER_HZ
         extra = {"sim_start_seconds": round(start_seconds, 2),
