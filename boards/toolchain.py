@@ -336,6 +336,7 @@ def _critical_path(paths):
 
 _FF_PREFIX = {"ice40": ("SB_DFF",), "ecp5": ("TRELLIS_FF",)}
 _BRAM_CELLS = {"ice40": ("SB_RAM40_4K",), "ecp5": ("DP16KD", "PDPW16KD")}
+_SPRAM_CELLS = {"ice40": ("SB_SPRAM256KA",), "ecp5": ()}
 
 
 def parse_yosys_stat(stat, family):
@@ -355,9 +356,10 @@ def parse_yosys_stat(stat, family):
     return {"ffs": ffs, "cells": dict(sorted(cells.items()))}
 
 
-def _memories(netlist_path, top_name, family):
-    """Block RAM cells of the netlist grouped by the memory they implement (name before yosys' '.x.y'
-    tile suffix): {memory name: cells}. Tells what each BRAM holds."""
+def _memories(netlist_path, top_name, family, cell_types=None):
+    """Block RAM cells (or `cell_types`) of the netlist grouped by the memory they implement (name
+    before yosys' '.x.y' tile suffix): {memory name: cells}. Tells what each BRAM holds."""
+    cell_types = _BRAM_CELLS[family] if cell_types is None else cell_types
     try:
         with open(netlist_path) as f:
             modules = json.load(f)["modules"]
@@ -366,7 +368,7 @@ def _memories(netlist_path, top_name, family):
     out = {}
     for mod in modules.values():
         for name, cell in mod.get("cells", {}).items():
-            if cell.get("type") in _BRAM_CELLS[family]:
+            if cell.get("type") in cell_types:
                 base = re.sub(r"(\.\d+)+$", "", name)
                 out[base] = out.get(base, 0) + 1
     return dict(sorted(out.items()))
@@ -396,10 +398,64 @@ def _write_design(design, workdir, top_name, ports=None):
         kind = "il" if re.search(r"^\s*(autoidx|attribute|module \\)", head, re.M) else "v"
     else:
         raise TypeError(f"design must be an Amaranth elaboratable, a file path or HDL text, not {type(design).__name__}")
+    dropped = []
+    if kind == "il":
+        text, dropped = drop_zero_init_of_huge_memories(text)
     name = f"{top_name}.{kind}"
     (Path(workdir) / name).write_text(text)
     read = {"il": "read_rtlil", "v": "read_verilog", "sv": "read_verilog -sv"}[kind]
-    return name, f"{read} {name}"
+    return name, f"{read} {name}", dropped
+
+
+def drop_zero_init_of_huge_memories(rtlil):
+    """RTLIL text without the all-zero initial contents of memories marked ram_style "huge".
+
+    Amaranth gives every memory initial contents (zeros by default), and yosys maps no initialized
+    memory to iCE40 SPRAM, which a bitstream cannot initialize ("does not support initialization").
+    A design that marks a memory "huge" asks for SPRAM, so it must not rely on its power-up contents:
+    an all-zero init is dropped; a nonzero one is kept (yosys then refuses, rightly). Returns the text
+    and the (module, memory) pairs whose init was dropped."""
+    lines = rtlil.splitlines(keepends=True)
+    huge, module, attrs = set(), None, []
+    for line in lines:
+        t = line.strip()
+        if t.startswith("module "):
+            module = t.split()[1]
+        if t.startswith("attribute "):
+            attrs.append(t)
+            continue
+        if t.startswith("memory ") and 'attribute \\ram_style "huge"' in attrs:
+            huge.add((module, t.split()[-1]))
+        attrs = []
+    if not huge:
+        return rtlil, []
+    out, dropped, pending, module, i = [], [], [], None, 0
+    while i < len(lines):
+        t = lines[i].strip()
+        if t.startswith("module "):
+            module = t.split()[1]
+        if t.startswith("attribute "):
+            pending.append(lines[i])
+            i += 1
+            continue
+        if t.startswith("cell $meminit"):
+            j = i
+            while lines[j].strip() != "end":
+                j += 1
+            block = lines[i:j + 1]
+            memid = next((b.split(None, 2)[2].strip() for b in block if b.strip().startswith("parameter \\MEMID")), "")
+            memid = memid.strip('"').replace("\\\\", "\\")
+            data = next((b.strip().split(None, 2)[2] for b in block if b.strip().startswith("connect \\DATA")), "")
+            bits = data.split("'", 1)[1] if "'" in data else "1"
+            if (module, memid) in huge and set(bits) <= {"0"}:
+                dropped.append((module, memid))
+                pending = []
+                i = j + 1
+                continue
+        out += pending + [lines[i]]
+        pending = []
+        i += 1
+    return "".join(out + pending), dropped
 
 
 def synthesize(design, device, top_name="top", pcf_or_lpf=None, freq_mhz=None, workdir=None, *,
@@ -443,7 +499,7 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
                 timeout_s, timing_allow_fail, keep, ports=None):
     t_start = time.monotonic()
     seconds = {}
-    src, read_cmd = _write_design(design, work, top, ports)
+    src, read_cmd, dropped_inits = _write_design(design, work, top, ports)
     netlist, stat = f"{top}.json", f"{top}.stat.json"
     if device.family == "ice40":
         synth = f"synth_ice40 -dsp {synth_opts} -top {top}"
@@ -456,6 +512,7 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
                             "yosys.log", timeout_s, keep)
     ystat = parse_yosys_stat(work / stat, device.family)
     memories = _memories(work / netlist, top, device.family)
+    spram_memories = _memories(work / netlist, top, device.family, _SPRAM_CELLS[device.family])
 
     # Constraints
     ext = "pcf" if device.family == "ice40" else "lpf"
@@ -510,7 +567,9 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
         "fmax_by_clock": res["fmax_by_clock"],
         "capacity": dict(device.capacity),
         "critical_path": res["critical_path"],
-        "memories": memories, "yosys_cells": ystat["cells"], "utilization": res["utilization"],
+        "memories": memories, "spram_memories": spram_memories,
+        "yosys_cells": ystat["cells"], "utilization": res["utilization"],
+        "huge_memories_uninitialized": [f"{m.lstrip(chr(92))}.{n.lstrip(chr(92))}" for m, n in dropped_inits],
         "tools": tool_versions(device.family),
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "files": {k: str(work / v) for k, v in files.items()} if keep else {},

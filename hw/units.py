@@ -71,9 +71,10 @@ def _ternary_mixer(lanes, model):
     return TernaryMixer(_mixer_layers(model), model.topology.density, lanes)
 
 
-def _depthwise_conv(lanes, model):
+def _depthwise_conv(lanes, model, single_port=False, spram=False):
     from hw.depthwise_conv import DepthwiseConv
-    return DepthwiseConv(_depthwise_layers(model), lanes, model.features.n_frames)
+    return DepthwiseConv(_depthwise_layers(model), lanes, model.features.n_frames, single_port=single_port,
+                         attrs={"ram_style": "huge"} if spram else None)
 
 
 def _stored_weights(model):
@@ -150,14 +151,29 @@ def check(name, lanes, model):
         raise UserError(f"{name} cannot take {lanes} lanes: {why}; valid: {', '.join(map(str, choices))}")
 
 
-def build(name, lanes, model=None):
-    """Unit `name` with `lanes` lanes for `model` (default: the bundled checkpoint); check() first."""
+def config_of(name, config):
+    """(lanes, options) of unit `name` as the accelerator preset `config` (hw/accelerator.py CONFIGS:
+    'up5k', 'ecp5') instantiates it; UserError for an unknown preset."""
+    from hw.accelerator import CONFIGS
+    if config not in CONFIGS:
+        raise UserError(f"unknown accelerator configuration {config!r}; choose one of {', '.join(CONFIGS)}")
+    cfg = CONFIGS[config]
+    if name == "depthwise_conv":
+        return cfg.dw_lanes, {"single_port": cfg.single_port_line_buffer, "spram": cfg.spram}
+    if name == "post_op":
+        return 1, {}
+    return cfg.mixer_lanes, {}
+
+
+def build(name, lanes, model=None, **options):
+    """Unit `name` with `lanes` lanes for `model` (default: the bundled checkpoint); check() first.
+    `options`: depthwise_conv's single_port / spram (line buffer in a single-port RAM, in SPRAM)."""
     if model is None:
         from golden import checkpoint
         model = checkpoint.load()
     check(name, lanes, model)
     try:
-        return UNITS[name](lanes, model)
+        return UNITS[name](lanes, model, **options)
     except (TypeError, ValueError) as e:
         raise UserError(f"{name} with {lanes} lanes: {e}") from None
 
@@ -196,7 +212,8 @@ def _shape_width(shape):
 _HARNESS_CACHE = {}
 
 
-def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeout_s=1800, log=None):
+def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeout_s=1800, log=None,
+            options=None, config=None):
     """Synthesize and place unit `name` in a SerialHarness on `device`, and the harness alone around a
     PassThrough of the same widths. Returns {unit: cost (total - harness), total, harness, ...}."""
     from boards.toolchain import ToolchainError, get_device, synthesize
@@ -206,10 +223,11 @@ def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeou
     if model is None:
         from golden import checkpoint
         model = checkpoint.load()
-    unit = build(name, lanes, model)
+    options = dict(options or {})
+    unit = build(name, lanes, model, **options)
     mems = memories(unit)
     # memories() elaborated a throwaway copy; synthesis needs a fresh unit.
-    harness = SerialHarness(build(name, lanes, model))
+    harness = SerialHarness(build(name, lanes, model, **options))
     keep = Path(keep) if keep else None
     say = log or (lambda msg: None)
 
@@ -230,12 +248,14 @@ def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeou
                           None, freq_mhz, keep / "harness" if keep else None, timeout_s=timeout_s,
                           timing_allow_fail=True)
         _HARNESS_CACHE[key] = base
-    return _result(name, lanes, device, model, harness, total, base, mems)
+    r = _result(name, lanes, device, model, harness, total, base, mems)
+    r["config"], r["options"] = config, options
+    return r
 
 
 def _figures(r):
-    keys = COST_KEYS + ("io", "fmax_mhz", "freq_mhz", "timing_met", "critical_path", "memories", "yosys_cells", "seconds",
-                        "files")
+    keys = COST_KEYS + ("io", "fmax_mhz", "freq_mhz", "timing_met", "critical_path", "memories", "spram_memories",
+                        "huge_memories_uninitialized", "yosys_cells", "seconds", "files")
     return {k: r[k] for k in keys if k in r}
 
 
@@ -255,10 +275,14 @@ def _result(name, lanes, device, model, harness, total, base, mems):
     unit_cost = {k: total[k] - base[k] for k in COST_KEYS}
     cap = dict(total["capacity"])
     # Which Amaranth memory each block RAM cell implements (names from the yosys netlist).
-    bram_map = {}
-    for cell_name, count in total.get("memories", {}).items():
-        mem_name = next((m for m in mems if cell_name == m or cell_name.endswith(m)), cell_name)
-        bram_map[mem_name] = count
+    def by_memory(cells):
+        out = {}
+        for cell_name, count in cells.items():
+            mem_name = next((m for m in mems if cell_name == m or cell_name.endswith(m)), cell_name)
+            out[mem_name] = out.get(mem_name, 0) + count
+        return out
+    bram_map = by_memory(total.get("memories", {}))
+    spram_map = by_memory(total.get("spram_memories", {}))
     return {
         "unit": name, "lanes": lanes, "device": device.name, "part": device.part,
         "model": _model_info(model),
@@ -269,7 +293,8 @@ def _result(name, lanes, device, model, harness, total, base, mems):
         "ports": {"in_bits": harness.in_width, "out_bits": harness.out_width,
                   "inputs": [[p, w] for p, _, w in harness.inputs],
                   "outputs": [[p, w] for p, _, w in harness.outputs]},
-        "memories": {k: {**v, "bram_cells": bram_map.get(k, 0)} for k, v in mems.items()},
+        "memories": {k: {**v, "bram_cells": bram_map.get(k, 0), "spram_cells": spram_map.get(k, 0)}
+                     for k, v in mems.items()},
         "bram_cells": bram_map,
         "total": _figures(total), "harness": _figures(base),
         "tools": total["tools"],
@@ -281,11 +306,13 @@ def _result(name, lanes, device, model, harness, total, base, mems):
 
 SWEEP_UP5K_LANES = (1, 4, 16)
 SWEEP_WIDE = ("ecp5-85f", 64)     # one wide setting on the ECP5-85F (lanes = a whole 64-channel frame)
+SWEEP_CONFIGS = (("up5k", "up5k"), ("ecp5", "ecp5-85f"))   # accelerator presets and their devices
 
 
 def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, freq_mhz=None,
-          timeout_s=1800, log=print):
-    """measure() every unit at `up5k_lanes` on up5k and once at `wide` = (device, lanes); lanes a unit
+          timeout_s=1800, log=print, configs=SWEEP_CONFIGS):
+    """measure() every unit at `up5k_lanes` on up5k, once at `wide` = (device, lanes), and as each
+    accelerator preset of `configs` instantiates it (unless that is a run already made); lanes a unit
     cannot take are clamped to its largest valid count <= the request (post_op: 1, measured once per
     device). A configuration that does not fit is recorded with the tool's message."""
     from boards.toolchain import ToolchainError
@@ -296,26 +323,45 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
     runs = []
     for name in units or UNITS:
         choices = valid_lanes(name, model)
-        plan = []
+        plan = []     # (device, lanes, options, preset)
         for device, lane_set in (("up5k", up5k_lanes), (wide[0], (wide[1],))):
             for lanes in lane_set:
                 ok = max(c for c in choices if c <= lanes)
-                if (device, ok) not in plan:
-                    plan.append((device, ok))
-        for device, lanes in plan:
+                if not any(p[:3] == (device, ok, {}) for p in plan):
+                    plan.append((device, ok, {}, None))
+        for preset, device in configs or ():
+            lanes, options = config_of(name, preset)
+            options = {k: v for k, v in options.items() if v}
+            same = next((p for p in plan if p[:3] == (device, lanes, options)), None)
+            if same is None:
+                plan.append((device, lanes, options, preset))
+            elif same[3] is None:
+                plan[plan.index(same)] = (*same[:3], preset)
+        for device, lanes, options, preset in plan:
             t0 = time.monotonic()
             try:
-                r = measure(name, lanes, device, model=model, freq_mhz=freq_mhz, timeout_s=timeout_s, log=log)
+                r = measure(name, lanes, device, model=model, freq_mhz=freq_mhz, timeout_s=timeout_s, log=log,
+                            options=options, config=preset)
             except ToolchainError as e:
                 partial = dict(e.partial)
-                r = {"unit": name, "lanes": lanes, "device": device, "error": e.summary,
-                     "memories": partial.pop("unit_memories", {}), "log_tail": e.log_tail, "partial": partial}
+                r = {"unit": name, "lanes": lanes, "device": device, "config": preset, "options": options,
+                     "error": e.summary, "memories": partial.pop("unit_memories", {}), "log_tail": e.log_tail,
+                     "partial": partial}
             r["seconds"] = round(time.monotonic() - t0, 1)
             if log:
                 log(_one_line(r))
             runs.append(r)
     return {"model": _model_info(model),
             "runs": runs}
+
+
+def _lanes(r):
+    """'8' or '2, up5k preset (single_port, spram)': the lanes and the accelerator preset of a run."""
+    text = str(r["lanes"])
+    if r.get("config"):
+        opts = [k for k, v in (r.get("options") or {}).items() if v]
+        text += f", {r['config']} preset" + (f" ({', '.join(opts)})" if opts else "")
+    return text
 
 
 def _pct(v, cap):
@@ -349,11 +395,11 @@ def format_table(results):
              "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['unit']} | {r['lanes']} | {r['device']} | {_failure(r)} | | | | | | | |")
+            lines.append(f"| {r['unit']} | {_lanes(r)} | {r['device']} | {_failure(r)} | | | | | | | |")
             continue
         cap = r["capacity"]
         lines.append(
-            f"| {r['unit']} | {r['lanes']} | {r['device']} | {r['logic_cells']} ({_pct(r['logic_cells'], cap['logic_cells'])}) "
+            f"| {r['unit']} | {_lanes(r)} | {r['device']} | {r['logic_cells']} ({_pct(r['logic_cells'], cap['logic_cells'])}) "
             f"| {r['ffs']} | {r['dsp']}/{cap['dsp']} | {r['bram']}/{cap['bram']} | {r['spram']}/{cap['spram']} "
             f"| {r['total']['logic_cells']} ({_pct(r['total']['logic_cells'], cap['logic_cells'])}) "
             f"| {r['harness']['logic_cells']} | {r['fmax_mhz']:.1f} |")
@@ -388,7 +434,7 @@ def _findings(runs):
     """Markdown lines: what a reader should notice (generated from the figures, so it stays true)."""
     lines = []
     for r in runs:
-        where = f"{r['unit']}, {r['lanes']} lane(s), {r['device']}"
+        where = f"{r['unit']}, lanes {_lanes(r)}, {r['device']}"
         if "error" in r:
             lines.append(f"- {where}: {_failure(r).split(' (yosys')[0]}.")
             continue
@@ -418,7 +464,7 @@ def _mixer_comparison(runs):
             continue
         ok = r["dsp"] == 0 and _rom_bits(r) == 0
         held = ", ".join(f"{n} ({m['kind']}, {m['bits']:,} bits)" for n, m in r["memories"].items()) or "none"
-        lines.append(f"- ternary_mixer, {r['lanes']} lane(s), {r['device']}: {r['dsp']} DSP, {_rom_bits(r)} "
+        lines.append(f"- ternary_mixer, lanes {_lanes(r)}, {r['device']}: {r['dsp']} DSP, {_rom_bits(r)} "
                      f"weight (ROM) bits -> {'PASS' if ok else 'FAIL'}; memories: {held}")
     lines += ["", "| lanes | device | ternary LC | ternary DSP | ternary BRAM | ternary weight bits | "
                   "stored LC | stored DSP | stored BRAM | stored weight bits |",
@@ -473,9 +519,9 @@ def _markdown(data):
     ]
     for r in ok:
         h = r["harness"]
-        out.append(f"| {r['unit']} | {r['lanes']} | {r['device']} | {r['ports']['in_bits']} | "
+        out.append(f"| {r['unit']} | {_lanes(r)} | {r['device']} | {r['ports']['in_bits']} | "
                    f"{r['ports']['out_bits']} | {h['logic_cells']} | {h['ffs']} | {h['fmax_mhz']:.1f} |")
-    out += ["", "## What each block RAM holds", ""]
+    out += ["", "## What each memory holds", ""]
     for r in ok:
         if not r["memories"]:
             continue
@@ -485,23 +531,26 @@ def _markdown(data):
             if mem["bram_cells"]:
                 fill = 100.0 * mem["bits"] / (mem["bram_cells"] * BRAM_BITS[r["device"].startswith("ecp5")])
                 where = f"{mem['bram_cells']} BRAM ({fill:.0f}% of their bits)"
+            elif mem.get("spram_cells"):
+                fill = 100.0 * mem["bits"] / (mem["spram_cells"] * 262144)
+                where = f"{mem['spram_cells']} SPRAM ({fill:.0f}% of its bits; not initialized)"
             else:
                 where = "0 BRAM (LUT RAM / logic)"
             desc.append(f"`{name}` {mem['kind']} {mem['depth']} x {mem['width']} bit "
                         f"({mem['bits']:,} bits) -> {where}" + (f": {role}" if role else ""))
-        out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: " + "; ".join(desc))
+        out.append(f"- {r['unit']}, lanes {_lanes(r)}, {r['device']}: " + "; ".join(desc))
     out += ["", "## Critical paths", ""]
     for r in ok:
         cp = r["total"].get("critical_path") or {}
         if cp:
-            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {cp['delay_ns']} ns "
+            out.append(f"- {r['unit']}, lanes {_lanes(r)}, {r['device']}: {cp['delay_ns']} ns "
                        f"({cp['logic_ns']} logic, {cp['routing_ns']} routing, {cp['logic_steps']} logic steps) "
                        f"from `{cp['from']}` to `{cp['to']}`")
     failed = [r for r in runs if "error" in r]
     if failed:
         out += ["", "## Configurations that did not build", ""]
         for r in failed:
-            out.append(f"- {r['unit']}, {r['lanes']} lane(s), {r['device']}: {r['error']}")
+            out.append(f"- {r['unit']}, lanes {_lanes(r)}, {r['device']}: {r['error']}")
     out += ["", "## Ternary mixer against the stored-weights baseline", "", *_mixer_comparison(runs)]
     out += ["", "## Findings", "", *_findings(runs)]
     if data.get("notes"):

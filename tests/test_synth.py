@@ -294,6 +294,16 @@ def model():
     return checkpoint.load()
 
 
+def test_accelerator_presets(model):
+    from hw.accelerator import CONFIGS
+    from hw.units import config_of
+    up5k = CONFIGS["up5k"]
+    assert config_of("ternary_mixer", "up5k") == (up5k.mixer_lanes, {})
+    assert config_of("depthwise_conv", "up5k") == (up5k.dw_lanes, {"single_port": up5k.single_port_line_buffer,
+                                                                   "spram": up5k.spram})
+    assert config_of("post_op", "ecp5") == (1, {})
+
+
 def test_unit_registry_builds_every_unit(model):
     from hw.units import UNITS, build, memories, valid_lanes
     assert set(UNITS) == {"ternary_generator", "ternary_mixer", "depthwise_conv", "post_op", "stored_mixer"}
@@ -324,6 +334,9 @@ def test_unit_registry_builds_every_unit(model):
     (["synth", "--unit", "post_op", "--device", "xc7"], "unknown device 'xc7'; choose one of up5k"),
     (["synth"], "--unit is required"),
     (["synth", "--unit", "post_op", "--freq", "0"], "--freq must be positive"),
+    (["synth", "--unit", "depthwise_conv", "--config", "vu9p"], "unknown accelerator configuration 'vu9p'; "
+                                                                 "choose one of up5k, ecp5"),
+    (["synth", "--unit", "depthwise_conv", "--config", "up5k", "--lanes", "2"], "not both"),
 ])
 def test_cli_errors(argv, message, capsys):
     assert main(argv) == 2
@@ -411,8 +424,39 @@ def test_report_markdown_from_results(tmp_path):
     render_report(tmp_path / "units.json", tmp_path / "units.md")
     md = (tmp_path / "units.md").read_text()
     assert "| ternary_mixer | 16 | up5k | 300 (5.7%) | 150 | 0/8 | 8/30 | 0/4 | 400 (7.6%) | 100 | 19.0 |" in md
-    assert "ternary_mixer, 16 lane(s), up5k: 0 DSP, 0 weight (ROM) bits -> PASS" in md
+    assert "ternary_mixer, lanes 16, up5k: 0 DSP, 0 weight (ROM) bits -> PASS" in md
     assert "| 16 | up5k | 300 | 0 | 8 | 0 | does not fit: ICESTORM_RAM 136/30 |  |  | 524,288 |" in md
     assert "Fmax 19.0 MHz is below the 24 MHz UP5K target" in md
     assert "takes 8 BRAM: the word width, not the size, sets the count" in md
     assert "input frame buffer" in md and "6% of their bits" in md
+
+
+def _memory_design(init, huge=True):
+    from amaranth.back import rtlil
+    from amaranth.lib.memory import Memory
+    m = Module()
+    m.submodules.buf = buf = Memory(shape=16, depth=64, init=init, attrs={"ram_style": "huge"} if huge else None)
+    m.submodules.rom = Memory(shape=8, depth=4, init=[0, 0, 0, 0])
+    addr, data, we = Signal(6), Signal(16), Signal()
+    wr, rd = buf.write_port(), buf.read_port()
+    m.d.comb += [wr.addr.eq(addr), rd.addr.eq(addr), wr.data.eq(rd.data + 1), wr.en.eq(we), data.eq(rd.data),
+                 rd.en.eq(~we)]   # SPRAM: one address, no read while writing
+    return rtlil.convert(m, ports=[addr, we, data])
+
+
+def test_zero_init_of_huge_memories_is_dropped():
+    text, dropped = toolchain.drop_zero_init_of_huge_memories(_memory_design([]))
+    assert [mem for _, mem in dropped] == ["\\buf"]
+    assert text.count("cell $meminit_v2") == 1          # the (unmarked) ROM keeps its contents
+    assert 'parameter \\MEMID "\\\\rom"' in text
+    kept, dropped = toolchain.drop_zero_init_of_huge_memories(_memory_design([5]))
+    assert dropped == [] and kept.count("cell $meminit_v2") == 2    # nonzero contents are never dropped
+    plain = _memory_design([], huge=False)
+    assert toolchain.drop_zero_init_of_huge_memories(plain) == (plain, [])
+
+
+@pytest.mark.slow
+def test_real_up5k_maps_a_huge_memory_to_spram(tmp_path):
+    r = toolchain.synthesize(_memory_design([]), "up5k", workdir=tmp_path)
+    assert r["spram"] == 1 and r["bram"] == 0
+    assert r["huge_memories_uninitialized"] == ["top.buf"]

@@ -15,8 +15,12 @@ def configure(parser):
                         help="ternary_generator, ternary_mixer, depthwise_conv or post_op")
     parser.add_argument("--device", default="up5k", metavar="DEV",
                         help="up5k (iCE40UP5K-SG48) or ecp5-85f (also ecp5-12f/25f/45f); default up5k")
-    parser.add_argument("--lanes", type=int, default=1, metavar="N",
+    parser.add_argument("--lanes", type=int, default=None, metavar="N",
                         help="parallel lanes of the unit (default 1; must divide its channel counts)")
+    parser.add_argument("--config", default=None, metavar="PRESET",
+                        help="build the unit as the accelerator preset PRESET (hw/accelerator.py: up5k, "
+                             "ecp5) does: its lanes and memory options (e.g. the single-port SPRAM line "
+                             "buffer of depthwise_conv on up5k)")
     parser.add_argument("--freq", type=float, default=None, metavar="MHZ",
                         help="target clock for place and route (default: 12 on iCE40, 25 on ECP5); "
                              "Fmax is reported either way")
@@ -50,14 +54,20 @@ def run(args):
 
     from boards.toolchain import get_device
     from golden import checkpoint
-    from hw.units import check, measure
+    from hw.units import check, config_of, measure
 
     device = get_device(args.device)
     model = checkpoint.load(args.checkpoint)
-    check(args.unit, args.lanes, model)  # argument errors before any tool runs
+    lanes, options = (1 if args.lanes is None else args.lanes), {}
+    check(args.unit, lanes, model)   # argument errors before any tool runs
+    if args.config:
+        if args.lanes is not None:
+            raise UserError("give --lanes or --config (which sets the lanes), not both")
+        lanes, options = config_of(args.unit, args.config)
+        options = {k: v for k, v in options.items() if v}
     log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
-    result = measure(args.unit, args.lanes, device, model=model, freq_mhz=args.freq, keep=args.keep,
-                     timeout_s=args.timeout, log=log)
+    result = measure(args.unit, lanes, device, model=model, freq_mhz=args.freq, keep=args.keep,
+                     timeout_s=args.timeout, log=log, options=options, config=args.config)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:
@@ -77,7 +87,8 @@ def _row(label, key, r):
 def format_result(r):
     """The readable table of one measure() result."""
     m = r["model"]
-    lines = [f"{r['unit']}, {r['lanes']} lane(s) on {r['device']} ({r['part']}), model {m['topology']} "
+    from hw.units import _lanes
+    lines = [f"{r['unit']}, lanes {_lanes(r)} on {r['device']} ({r['part']}), model {m['topology']} "
              f"{m['id']}, target {r['freq_mhz']:g} MHz",
              f"{'':<13}{'unit':>16}{'harness':>16}{'total':>16}{'capacity':>10}"]
     for label, key in (("logic cells", "logic_cells"), ("flip-flops", "ffs"), ("DSP", "dsp"),
