@@ -248,6 +248,10 @@ class Device:
             raise ProtocolError(f"reply with a bad CRC (command 0x{command:02x}, {length} bytes)")
         return command, payload
 
+    def read_reply(self, timeout=None):
+        """Read one frame, whatever it is: (command, payload). For raw traffic written to `port`."""
+        return self._read_frame(time.monotonic() + (self.timeout if timeout is None else timeout))
+
     def _drain(self):
         if hasattr(self.port, "reset_input_buffer"):
             try:

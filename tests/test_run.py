@@ -233,7 +233,7 @@ def test_board_sim_errors_over_the_socket(tiny):
         for raw, expected in ((encode_frame(Command.FEATURES, b"\x01\x02\x03")[:4], (ErrorCode.TIMEOUT, Command.FEATURES)),
                               (encode_frame(Command.STATUS)[:-1] + b"\x00", (ErrorCode.BAD_CRC, Command.STATUS))):
             port.write(raw)
-            reply = device._read_frame(time.monotonic() + 60)
+            reply = device.read_reply()
             assert reply == (ERROR_REPLY, bytes(expected))
         with pytest.raises(DeviceError, match="NOT_READY"):
             device.run()

@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-ICEBREAKER_HZ = 12_000_000     # the clock assumed for the board-time estimate of a --sim run
+# The clock assumed for the board-time estimate of a --sim run: the board each configuration is for.
+BOARD_CLOCK_HZ = {"up5k": 12_000_000, "ecp5": 25_000_000}     # iCEBreaker, ULX3S oscillators
 
 
 def configure(parser):
@@ -144,13 +145,13 @@ def run(args):
                 start_seconds = time.monotonic() - t0
                 device = Device(port, timeout=600, result_timeout=3600)
                 info = _identify(device, where, model, args.baud)
-                clips = _classify_all(device, where, model, args.wavs, windows, args.baud, ICEBREAKER_HZ)
+                clips = _classify_all(device, where, model, args.wavs, windows, args.baud, BOARD_CLOCK_HZ[name])
         except SimulationError as e:
             raise UserError(f"{e}".splitlines()[0]) from None
         except UserError as e:
             raise UserError(f"{e} (simulation log: {board_sim.log_path})") from None
         stats = board_sim.stats or {}
-        board_hz = ICEBREAKER_HZ
+        board_hz = BOARD_CLOCK_HZ[name]
         extra = {"sim_start_seconds": round(start_seconds, 2),
                  "sim": {k: stats.get(k) for k in ("bytes_from_host", "bytes_to_host", "sim_ns")}}
     else:
