@@ -115,6 +115,19 @@ def check_config(model, config):
                              f"{p.layer.name}'s depthwise conv; use a divisor of {p.c_in}")
 
 
+class _Port:
+    """addr / en / data signals of a memory port, wired later to whichever memory holds the data."""
+
+    def __init__(self, addr_shape, data_shape):
+        self.addr, self.en, self.data = Signal(addr_shape), Signal(), Signal(data_shape)
+
+    def connect_read(self, m, port):
+        m.d.comb += [port.addr.eq(self.addr), port.en.eq(self.en), self.data.eq(port.data)]
+
+    def connect_write(self, m, port):
+        m.d.comb += [port.addr.eq(self.addr), port.en.eq(self.en), port.data.eq(self.data)]
+
+
 class Accelerator(wiring.Component):
     def __init__(self, model, config=CONFIGS["up5k"]):
         check_config(model, config)
@@ -190,7 +203,7 @@ class Accelerator(wiring.Component):
         m.submodules.dw_to_mixer = dw_to_mixer = Regroup(signed(8), D, P)
         m.submodules.accres_reader = accres_reader = MemoryReader(signed(self._acc_width), self._accres_depth)
 
-        # Memories: three activation buffers, acc_res, pool.
+        # Memories: two or three activation buffers, acc_res (and the pool sums), classifier weights.
         bufs = []
         n_bufs = 1 + max(max(p.src, p.dst) for p in passes)
         huge = {"ram_style": "huge"} if cfg.spram else None
@@ -203,8 +216,16 @@ class Accelerator(wiring.Component):
         accres_r, accres_w = accres.read_port(), accres.write_port()
         C = top.final_channels
         pool_bits = (127 * T).bit_length() + 1
-        m.submodules.pool = pool = Memory(shape=signed(pool_bits), depth=C, init=[])
-        pool_r, pool_w = pool.read_port(), pool.write_port()
+        # The pool sums live in the acc_res memory when they fit (it is idle in the last pass and
+        # while classifying): one block RAM less on the UP5K. Otherwise in a memory of their own.
+        pool_shared = pool_bits <= self._acc_width and C <= self._accres_depth
+        pool_r = _Port(range(C), signed(pool_bits))
+        pool_w = _Port(range(C), signed(pool_bits))
+        pool_active = Signal()
+        if not pool_shared:
+            m.submodules.pool = pool = Memory(shape=signed(pool_bits), depth=C, init=[])
+            pool_r.connect_read(m, pool.read_port())
+            pool_w.connect_write(m, pool.write_port())
         m.submodules.cls_w = cls_w = Memory(shape=signed(8), depth=top.n_classes * C,
                                             init=[int(v) for v in np.asarray(q["classifier.q.weight"]).ravel()])
         cls_r = cls_w.read_port()
@@ -269,7 +290,7 @@ class Accelerator(wiring.Component):
                         m.next = "START"
             with m.State("CLASSIFY"):
                 # One MAC per cycle: cycle c issues the reads of channel c, cycle c + 1 accumulates it.
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), pool_active.eq(1)]
                 m.d.comb += [pool_r.addr.eq(c), pool_r.en.eq(1), cls_r.addr.eq(k * C + c), cls_r.en.eq(1)]
                 with m.If(c == 0):
                     with m.Switch(k):
@@ -332,15 +353,25 @@ class Accelerator(wiring.Component):
                 mixer.o.ready.eq(post.i.ready & (accres_reader.o.valid | ~residual)),
                 accres_reader.o.ready.eq(post.i.ready & mixer.o.valid & residual),
             ]
-        # acc_res memory: one address for both ports (single-port RAM).
-        m.d.comb += [
-            accres_r.addr.eq(Mux(kind_res, written, accres_reader.addr)),
-            accres_w.addr.eq(Mux(kind_res, written, accres_reader.addr)),
-            accres_r.en.eq(accres_reader.en & ~accres_write),   # a single-port RAM: no read while writing
-            accres_reader.data.eq(accres_r.data),
-            accres_w.data.eq(mixer.o.payload),
-            accres_w.en.eq(accres_write),
-        ]
+        # acc_res memory: one address for both ports (single-port RAM); the pool's when pool_active.
+        m.d.comb += accres_reader.data.eq(accres_r.data)
+        with m.If(pool_active if pool_shared else 0):
+            addr = Mux(pool_w.en, pool_w.addr, pool_r.addr)
+            m.d.comb += [
+                accres_r.addr.eq(addr), accres_w.addr.eq(addr),
+                accres_r.en.eq(pool_r.en & ~pool_w.en),
+                accres_w.en.eq(pool_w.en), accres_w.data.eq(pool_w.data),
+            ]
+        with m.Else():
+            m.d.comb += [
+                accres_r.addr.eq(Mux(kind_res, written, accres_reader.addr)),
+                accres_w.addr.eq(Mux(kind_res, written, accres_reader.addr)),
+                accres_r.en.eq(accres_reader.en & ~accres_write),   # a single-port RAM: no read while writing
+                accres_w.data.eq(mixer.o.payload),
+                accres_w.en.eq(accres_write),
+            ]
+        if pool_shared:
+            m.d.comb += pool_r.data.eq(accres_r.data)
 
         # Post-op output -> destination buffer, or -> pool (read-modify-write, 2 cycles per value).
         buf_write = Signal()
@@ -351,6 +382,8 @@ class Accelerator(wiring.Component):
         frame = Signal(range(T))
         with m.If(to_pool):
             m.d.comb += post.o.ready.eq(~pool_state)
+            with m.If(running):
+                m.d.comb += pool_active.eq(1)
             with m.If(post.o.valid & ~pool_state):
                 m.d.comb += [pool_r.addr.eq(pool_addr), pool_r.en.eq(1)]
                 m.d.sync += [pool_state.eq(1), pool_value.eq(post.o.payload), pool_first.eq(frame == 0)]

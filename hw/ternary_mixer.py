@@ -41,7 +41,7 @@ checkpoint's ternary layers (topology seed 1, density 1/3 -> threshold 43, reali
 | 128 x 128    |   16385 |    8193 |    4097 |    2049 |     1025 | final 5468 / 16384                         |
 
 Rule: c_out * c_in / lanes + 1 (the +1 is the generator's restart cycle). Latency from a frame's last
-input beat to its first output: c_in / lanes + 3 cycles when the unit was idle. The schedule is dense:
+input beat to its first output: c_in / lanes + 4 cycles when the unit was idle. The schedule is dense:
 a cycle per `lanes` entries whether they are zero or not, so cycles do not depend on the nonzero count
 (about a third of the entries). All nine ternary 1x1s of the default network take 65,545 cycles per
 time frame at 1 lane and 4,105 at 16 lanes (8.4 M and 0.53 M cycles for a 128-frame window).
@@ -276,19 +276,26 @@ class TernaryMixer(wiring.Component):
         lane_sum = Signal(signed(self._acc_bits(lanes)))
         m.d.comb += lane_sum.eq(_adder_tree(terms))
 
+        # --- stage 2: accumulate (the adder tree's sum is registered first: it keeps the RAM ->
+        # select -> tree -> accumulator path out of one cycle, for Fmax on the iCE40) ----------------
+        stage2_valid, stage2_first, stage2_last = Signal(), Signal(), Signal()
+        stage2_sum = Signal(signed(self._acc_bits(lanes)))
+        with m.If(advance):
+            m.d.sync += [stage2_valid.eq(stage1_valid), stage2_first.eq(stage1_first),
+                         stage2_last.eq(stage1_last), stage2_sum.eq(lane_sum)]
         acc = Signal(signed(self._acc_width))
         total = Signal(signed(self._acc_width))
-        m.d.comb += total.eq(Mux(stage1_first, lane_sum, acc + lane_sum))
-        with m.If(advance & stage1_valid):
+        m.d.comb += total.eq(Mux(stage2_first, stage2_sum, acc + stage2_sum))
+        with m.If(advance & stage2_valid):
             m.d.sync += acc.eq(total)
 
         # --- output register ---------------------------------------------------------------------
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(stage1_valid & stage1_last)
-            with m.If(stage1_valid & stage1_last):
+            m.d.sync += self.o.valid.eq(stage2_valid & stage2_last)
+            with m.If(stage2_valid & stage2_last):
                 m.d.sync += self.o.payload.eq(total)
 
         m.d.comb += self.idle.eq(
-            (write_word == 0) & (full == 0) & ~running & ~stage1_valid & ~self.o.valid)
+            (write_word == 0) & (full == 0) & ~running & ~stage1_valid & ~stage2_valid & ~self.o.valid)
         return m
 
