@@ -24,8 +24,8 @@ from pathlib import Path
 
 from ternkws.errors import UserError
 
-__all__ = ["UNITS", "valid_lanes", "check", "build", "memories", "measure", "sweep", "write_report", "render_report",
-           "SWEEP_UP5K_LANES", "SWEEP_WIDE"]
+__all__ = ["UNITS", "valid_lanes", "check", "config_of", "build", "memories", "measure", "sweep", "write_report",
+           "render_report", "merge_sweep", "SWEEP_UP5K_LANES", "SWEEP_WIDE", "SWEEP_CONFIGS"]
 
 COST_KEYS = ("logic_cells", "ffs", "dsp", "bram", "spram", "lutram")
 
@@ -353,6 +353,19 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
             runs.append(r)
     return {"model": _model_info(model),
             "runs": runs}
+
+
+def merge_sweep(old, new):
+    """`old` sweep data with the runs of the units measured in `new` replaced (units in UNITS order).
+    UserError when the two were made with different models."""
+    if old.get("model", {}).get("id") != new["model"]["id"]:
+        raise UserError(f"the existing report was made with model {old.get('model', {}).get('id')}, this "
+                        f"sweep with {new['model']['id']}: run the whole sweep (without --units)")
+    redone = {r["unit"] for r in new["runs"]}
+    runs = [r for r in old["runs"] if r["unit"] not in redone] + new["runs"]
+    order = {name: n for n, name in enumerate(UNITS)}
+    runs.sort(key=lambda r: order.get(r["unit"], len(order)))   # stable: a unit's runs keep their order
+    return {**old, **{k: v for k, v in new.items() if k != "runs"}, "runs": runs}
 
 
 def _lanes(r):

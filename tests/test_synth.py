@@ -333,6 +333,7 @@ def test_unit_registry_builds_every_unit(model):
     (["synth", "--unit", "post_op", "--lanes", "4"], "one value per cycle; valid: 1"),
     (["synth", "--unit", "post_op", "--device", "xc7"], "unknown device 'xc7'; choose one of up5k"),
     (["synth"], "--unit is required"),
+    (["synth", "--sweep", "--units", "ternary_mixer,fft"], "unknown unit(s) fft"),
     (["synth", "--unit", "post_op", "--freq", "0"], "--freq must be positive"),
     (["synth", "--unit", "depthwise_conv", "--config", "vu9p"], "unknown accelerator configuration 'vu9p'; "
                                                                  "choose one of up5k, ecp5"),
@@ -460,3 +461,14 @@ def test_real_up5k_maps_a_huge_memory_to_spram(tmp_path):
     r = toolchain.synthesize(_memory_design([]), "up5k", workdir=tmp_path)
     assert r["spram"] == 1 and r["bram"] == 0
     assert r["huge_memories_uninitialized"] == ["top.buf"]
+
+
+def test_merge_sweep_replaces_the_units_measured_again():
+    from hw.units import merge_sweep
+    old = {"model": {"id": "a"}, "runs": [{"unit": "ternary_mixer", "lanes": 1}, {"unit": "post_op", "lanes": 1},
+                                          {"unit": "ternary_generator", "lanes": 1}]}
+    new = {"model": {"id": "a"}, "runs": [{"unit": "ternary_mixer", "lanes": 4}]}
+    assert [(r["unit"], r["lanes"]) for r in merge_sweep(old, new)["runs"]] == [
+        ("ternary_generator", 1), ("ternary_mixer", 4), ("post_op", 1)]
+    with pytest.raises(UserError, match="run the whole sweep"):
+        merge_sweep(old, {"model": {"id": "b"}, "runs": []})

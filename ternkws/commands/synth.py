@@ -36,6 +36,9 @@ def configure(parser):
                              "reports/units.md and reports/units.json")
     parser.add_argument("--out-dir", default="reports", metavar="DIR",
                         help="where --sweep writes units.md and units.json (default: reports)")
+    parser.add_argument("--units", default=None, metavar="LIST",
+                        help="with --sweep: measure only these units (comma-separated) and replace their "
+                             "rows in the units.json already in --out-dir")
     parser.add_argument("--render", action="store_true",
                         help="rewrite units.md from the units.json already in --out-dir, without "
                              "synthesizing (after changing the report's layout)")
@@ -127,9 +130,20 @@ def _sweep(args):
         render_report(out / "units.json", out / "units.md")
         print(f"wrote {out / 'units.md'} from {out / 'units.json'}")
         return 0
+    from ternkws.errors import UserError
+    from hw.units import UNITS, merge_sweep
+
     model = checkpoint.load(args.checkpoint)
-    data = sweep(model=model, freq_mhz=args.freq, timeout_s=args.timeout,
+    units = None
+    if args.units:
+        units = [u.strip() for u in args.units.split(",") if u.strip()]
+        unknown = [u for u in units if u not in UNITS]
+        if unknown:
+            raise UserError(f"unknown unit(s) {', '.join(unknown)}; choose among {', '.join(UNITS)}")
+    data = sweep(model=model, freq_mhz=args.freq, timeout_s=args.timeout, units=units,
                  log=lambda msg: print(msg, file=sys.stderr))
+    if units and (out / "units.json").exists():
+        data = merge_sweep(json.loads((out / "units.json").read_text()), data)
     write_report(data, out / "units.md", out / "units.json")
     if args.json:
         print(json.dumps(data, indent=1, default=str))
