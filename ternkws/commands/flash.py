@@ -1,0 +1,61 @@
+"""`ternkws flash`: program a board with the bitstream `ternkws build` made, the way amaranth-boards does
+it (the platform's `toolchain_program`: `$ICEPROG` / `iceprog FILE` for the iCEBreaker,
+`$OPENFPGALOADER` / `openFPGALoader -b ulx3s -m FILE` for the ULX3S, i.e. into SRAM)."""
+
+# Debian packages of the programmers (install with --no-install-recommends: the recommended packages
+# put Debian's old yosys on PATH).
+PROGRAMMERS = {
+    "iceprog": ("ICEPROG", "iceprog", "fpga-icestorm"),
+    "openfpgaloader": ("OPENFPGALOADER", "openFPGALoader", "openfpgaloader"),
+}
+
+
+def configure(parser):
+    from boards.platforms import BOARDS
+
+    parser.add_argument("--board", default="icebreaker", help=f"one of {', '.join(BOARDS)} (default icebreaker)")
+    parser.add_argument("--bitstream", default=None,
+                        help="bitstream file (default build/<board>/top.bin for iCE40, top.bit for ECP5)")
+
+
+def programmer_command(board):
+    """The programmer the platform will run (env variable or default name), or UserError naming its
+    Debian package when it is not installed."""
+    import os
+    import shutil
+
+    from ternkws.errors import UserError
+
+    var, default, package = PROGRAMMERS[board.programmer]
+    tool = os.environ.get(var, default)
+    if shutil.which(tool) is None:
+        raise UserError(f"the programmer {tool!r} for {board.name} is not installed (or ${var} does not name "
+                        f"an executable); install it with `apt-get install --no-install-recommends {package}` "
+                        f"(Debian) or set ${var}")
+    return tool
+
+
+def run(args):
+    from pathlib import Path
+
+    from amaranth.build.run import LocalBuildProducts
+
+    from boards.platforms import get_board
+    from ternkws.errors import UserError
+
+    board = get_board(args.board)
+    path = Path(args.bitstream) if args.bitstream else Path("build") / board.name / ("top" + board.bitstream_suffix)
+    if not path.is_file():
+        raise UserError(f"{path}: no bitstream; run `make bitstream BOARD={board.name}` "
+                        f"(or `ternkws build --board {board.name}`) first")
+    if path.suffix != board.bitstream_suffix:
+        raise UserError(f"{path}: {board.name} takes a {board.bitstream_suffix} bitstream, not {path.suffix}")
+    tool = programmer_command(board)
+    print(f"ternkws flash: programming {board.name} with {path} ({tool})", flush=True)
+    platform = board.make_platform()
+    import subprocess
+    try:
+        platform.toolchain_program(LocalBuildProducts(str(path.parent.resolve())), path.stem)
+    except subprocess.CalledProcessError as e:
+        raise UserError(f"{tool} failed (exit status {e.returncode}): is the board connected and powered?") from None
+    return 0

@@ -1,0 +1,36 @@
+"""`ternkws report`: reports/summary.{md,json,png} from reports/accuracy.json and build/<board>/report.json
+(boards/report.py); `--build` first runs the board builds that are missing (minutes each)."""
+
+import json
+
+
+def configure(parser):
+    parser.add_argument("--out", default="reports", help="output folder (default reports)")
+    parser.add_argument("--build-dir", default="build", help="where the board builds are (default build)")
+    parser.add_argument("--accuracy", default="reports/accuracy.json", help="accuracy table (JSON)")
+    parser.add_argument("--build", action="store_true",
+                        help="run the missing board builds first (ternary and stored, UP5K and ECP5-85F)")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args):
+    from pathlib import Path
+
+    from boards.report import build_folder, summarize, write_summary
+
+    summary = summarize(args.build_dir, args.accuracy)
+    if args.build and summary["missing"]:
+        from boards.build import build_board, load_model
+        for m in summary["missing"]:
+            model, note = load_model(m["variant"])
+            print(f"ternkws report: building {m['board']} ({m['variant']})", flush=True)
+            build_board(m["board"], model, m["variant"], Path(args.build_dir) / build_folder(m["board"], m["variant"]),
+                        model_note=note, log=lambda msg: print(f"ternkws report: {msg}", flush=True))
+        summary = summarize(args.build_dir, args.accuracy)
+    files = write_summary(summary, args.out)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(Path(files[0]).read_text(), end="")
+        print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
