@@ -49,3 +49,16 @@ train: $(STAMP)
 
 clean:
 	rm -rf build sim_build .pytest_cache
+
+## make bitstream BOARD=icebreaker|ulx3s-85f|... VARIANT=ternary|stored: bitstream + build/<board>/report.{json,md}
+VARIANT ?= ternary
+bitstream: $(STAMP)
+	$(TERNKWS) build --board $(BOARD) --variant $(VARIANT) $(if $(MODEL),--model $(MODEL))
+
+## make flash BOARD=...: program the board (iceprog / openFPGALoader) with the bitstream of make bitstream
+flash: $(STAMP)
+	$(TERNKWS) flash --board $(BOARD)
+
+## make report: reports/summary.{md,json,png} from reports/accuracy.json and the build/*/report.json files
+report: $(STAMP)
+	$(TERNKWS) report

@@ -38,8 +38,6 @@ def programmer_command(board):
 def run(args):
     from pathlib import Path
 
-    from amaranth.build.run import LocalBuildProducts
-
     from boards.platforms import get_board
     from ternkws.errors import UserError
 
@@ -51,11 +49,13 @@ def run(args):
     if path.suffix != board.bitstream_suffix:
         raise UserError(f"{path}: {board.name} takes a {board.bitstream_suffix} bitstream, not {path.suffix}")
     tool = programmer_command(board)
-    print(f"ternkws flash: programming {board.name} with {path} ({tool})", flush=True)
-    platform = board.make_platform()
+    # The command line of the platform's toolchain_program, on the file itself (amaranth's
+    # LocalBuildProducts would hand the programmer a temporary copy).
+    cmd = [tool, str(path)] if board.programmer == "iceprog" else [tool, "-b", "ulx3s", "-m", str(path)]
+    print(f"ternkws flash: {' '.join(cmd)}", flush=True)
     import subprocess
     try:
-        platform.toolchain_program(LocalBuildProducts(str(path.parent.resolve())), path.stem)
+        subprocess.check_call(cmd)
     except subprocess.CalledProcessError as e:
         raise UserError(f"{tool} failed (exit status {e.returncode}): is the board connected and powered?") from None
     return 0
