@@ -99,7 +99,7 @@ def _fmt(v):
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        return f"{v:,.1f}"
+        return f"{v:.4g}" if abs(v) < 1 else f"{v:,.1f}"   # accuracies (fractions) keep their digits
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
