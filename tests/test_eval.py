@@ -82,3 +82,20 @@ def test_eval_without_torch(tiny):
                        env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["n"] == 6
+
+
+def test_calibration_study(tiny):
+    from golden.train.calibration import study
+    rows = study(checkpoint.load(), tiny, [99.99, 100.0], [8], split="val", jobs=1, log=lambda *a: None)
+    assert [r["percentile"] for r in rows] == [99.99, 100.0]
+    assert all(r["calib_clips"] == 8 and 0 <= r["accuracy_int8"] <= 1 for r in rows)
+
+
+def test_accuracy_report(tiny, tmp_path):
+    from golden.train.report import main as report_main
+    assert report_main(["--data", str(tiny), "--out", str(tmp_path), "--models", "default", "--jobs", "1"]) == 0
+    r = json.loads((tmp_path / "accuracy.json").read_text())
+    row = r["models"][0]
+    assert row["model"] == "default" and row["test_n"] == 24
+    assert row["trained_parameters"] == 9356 and row["ternary_entries_generated"] == 65536
+    assert "| default |" in (tmp_path / "accuracy.md").read_text()
