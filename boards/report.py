@@ -222,6 +222,7 @@ def _chart(s, path):
     ax.bar(labels, vals, color="tab:green")
     ax.set_ylabel("windows/s at Fmax (ternary)")
     ax.set_yscale("log")
+    ax.set_ylim(bottom=1)
     ax.set_title("throughput")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
