@@ -131,7 +131,7 @@ def _sweep(args):
         print(f"wrote {out / 'units.md'} from {out / 'units.json'}")
         return 0
     from ternkws.errors import UserError
-    from hw.units import UNITS, merge_sweep
+    from hw.units import UNITS, _model_info, merge_sweep
 
     model = checkpoint.load(args.checkpoint)
     units = None
@@ -140,10 +140,14 @@ def _sweep(args):
         unknown = [u for u in units if u not in UNITS]
         if unknown:
             raise UserError(f"unknown unit(s) {', '.join(unknown)}; choose among {', '.join(UNITS)}")
+    old = None
+    if units and (out / "units.json").exists():
+        old = json.loads((out / "units.json").read_text())
+        merge_sweep(old, {"model": _model_info(model), "runs": []})   # a model mismatch fails before synthesis
     data = sweep(model=model, freq_mhz=args.freq, timeout_s=args.timeout, units=units,
                  log=lambda msg: print(msg, file=sys.stderr))
-    if units and (out / "units.json").exists():
-        data = merge_sweep(json.loads((out / "units.json").read_text()), data)
+    if old is not None:
+        data = merge_sweep(old, data)
     write_report(data, out / "units.md", out / "units.json")
     if args.json:
         print(json.dumps(data, indent=1, default=str))
