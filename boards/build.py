@@ -321,7 +321,9 @@ def report_markdown(r):
         lines += ["", f"Critical path: {cp.get('from')} -> {cp.get('to')}, {cp.get('delay_ns')} ns "
                       f"({cp.get('logic_ns')} logic, {cp.get('routing_ns')} routing, {cp.get('logic_steps')} logic steps)."]
     if r.get("bitstream"):
-        lines += ["", f"Bitstream: `{r['bitstream']}` (program with `make flash BOARD={r['board']}`)."]
+        how = (f"make flash BOARD={r['board']}" if r["variant"] == "ternary"
+               else f"ternkws flash --board {r['board']} --bitstream {r['bitstream']}")
+        lines += ["", f"Bitstream: `{r['bitstream']}` (program with `{how}`)."]
     return "\n".join(lines) + "\n"
 
 
