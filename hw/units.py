@@ -351,8 +351,21 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
             if log:
                 log(_one_line(r))
             runs.append(r)
-    return {"model": _model_info(model),
-            "runs": runs}
+    return {"model": _model_info(model), "source": _source(), "runs": runs}
+
+
+def _source():
+    """The checkout the units were built from: commit, and the hw/ files that differed from it."""
+    import subprocess
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "hw", "golden"], cwd=root,
+                               capture_output=True, text=True, timeout=30).stdout.split("\n")
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {"commit": commit or None, "modified": sorted(l[3:] for l in dirty if l.strip())}
 
 
 def merge_sweep(old, new):
@@ -511,6 +524,9 @@ def _markdown(data):
         f"{tools.get('nextpnr', '?')} (YoWASP); iCE40: `synth_ice40 -dsp`, ECP5: `synth_ecp5`; nextpnr "
         "default seed, Fmax post-route.",
         "",
+        *([f"Source: commit {data['source'].get('commit')}"
+           + (f" with local changes in {', '.join(data['source']['modified'])}" if data['source'].get('modified') else "")
+           + ".", ""] if data.get("source") else []),
         "Regenerate: `ternkws synth --sweep` (writes this file and reports/units.json). One unit: "
         "`ternkws synth --unit NAME --device up5k --lanes N [--json]`.",
         "",
