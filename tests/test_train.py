@@ -132,6 +132,9 @@ def test_train_cli_bad_inputs(tmp_path, tiny_splits):
     cmd, args = _train_args(data=d, out=tmp_path / "m.txt")
     with pytest.raises(UserError, match=".npz"):
         cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", teacher=tmp_path / "none.npz")
+    with pytest.raises(UserError, match="--teacher"):
+        cmd.run(args)
     cmd, args = _train_args(data=d, out=tmp_path / "m.npz", epochs=0)
     with pytest.raises(UserError, match="--epochs"):
         cmd.run(args)
@@ -158,3 +161,8 @@ def test_train_cli_end_to_end(tmp_path, tiny_splits, capsys):
         assert key in model.meta
     assert (tmp_path / "plots" / "curves-ternary.png").stat().st_size > 1000
     assert (tmp_path / "plots" / "confusion-ternary.png").stat().st_size > 1000
+    # distillation from that checkpoint (same data, so the same feature map)
+    out2 = tmp_path / "kd.npz"
+    rc = main(["train", "--data", str(d), "--out", str(out2), "--model", "ternary", "--epochs", "1",
+               "--batch", "36", "--threads", "1", "--quiet", "--teacher", str(out)])
+    assert rc == 0 and checkpoint.load(out2).meta["teacher"] == "m.npz"

@@ -65,6 +65,9 @@ class TrainConfig:
     calib: int = 256              # calibration clips for PTQ (from train)
     eval_jobs: int = 2
     max_steps: int | None = None  # stop after this many optimizer steps (tests)
+    teacher: str | None = None    # knowledge distillation from this checkpoint (e.g. the learned baseline)
+    kd_alpha: float = 0.5         # weight of the distillation term
+    kd_temp: float = 2.0          # softmax temperature of the distillation term
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -111,10 +114,13 @@ def predict(module, x, batch=512):
     return torch.cat(out) if out else torch.zeros(0, module.top.n_classes)
 
 
-def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print, feature_map=None):
+def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print, feature_map=None,
+        teacher=None):
     """Train `module` in place; returns (history per epoch, per-step losses, best epoch).
 
-    feature_map: (mean, scale) of the normalized features, needed by the warp augmentation."""
+    feature_map: (mean, scale) of the normalized features, needed by the warp augmentation.
+    teacher: a KWSNet in eval mode whose softened outputs on the same augmented batch are distilled
+    (Hinton et al. 2015): loss = (1 - a) CE + a T^2 KL(teacher_T || student_T)."""
     torch.manual_seed(cfg.seed)
     mean, scale = feature_map if feature_map is not None else (np.zeros(xtr.shape[2]), np.ones(xtr.shape[2]))
     augmenter = Augmenter(cfg.augment, mean, scale)
@@ -162,6 +168,11 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             yb = ytr_t[idx]
             logits = module(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = F.softmax(teacher(xb) / cfg.kd_temp, dim=1)
+                kd = F.kl_div(F.log_softmax(logits / cfg.kd_temp, dim=1), soft, reduction="batchmean")
+                loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * cfg.kd_temp ** 2 * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -210,6 +221,21 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
     return history, step_losses, best_epoch
 
 
+def load_teacher(path, splits, log=print):
+    """A golden checkpoint as a frozen KWSNet for distillation; its feature map must be the student's."""
+    from .model import load_golden_arrays
+    t = checkpoint.load(path)
+    if not (np.allclose(t.feature_mean, splits.mean, atol=1e-4) and np.allclose(t.feature_scale, splits.scale, rtol=1e-4)):
+        raise UserError(f"teacher {path}: its feature normalization differs from this dataset's train split; "
+                        f"use a teacher trained on the same data")
+    module = load_golden_arrays(KWSNet(t.topology), t.float_arrays).eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    log(f"distilling from {path} ({t.topology.name} {t.topology.mixer}, "
+        f"float test {t.meta.get('float_test_accuracy', float('nan')):.4f})")
+    return module
+
+
 def export(module, calib_x, mean, scale, meta, out=None):
     """Float weights of `module` -> golden Model (PTQ on calib_x) [-> saved .npz]."""
     module.eval()
@@ -238,10 +264,11 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     assert n_params == count_parameters(top)
     log(f"model {name}: {top.name} mixer={top.mixer}, {n_params} trained parameters, "
         f"{count_ternary_entries(top)} 1x1 entries")
+    teacher = load_teacher(cfg.teacher, splits, log) if cfg.teacher else None
     t1 = time.time()
     history, step_losses, best_epoch = fit(module, splits.x["train"], splits.y["train"], splits.x["val"],
                                            splits.y["val"], cfg, progress=progress, log=log,
-                                           feature_map=(splits.mean, splits.scale))
+                                           feature_map=(splits.mean, splits.scale), teacher=teacher)
     t_train = time.time() - t1
     rng = np.random.default_rng(cfg.seed + 1)
     calib_idx = np.sort(rng.choice(n["train"], size=min(cfg.calib, n["train"]), replace=False))
@@ -257,6 +284,7 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
         "trained_parameters": n_params,
         "train_seconds": round(t_train, 1),
         "train_config": {k: v for k, v in asdict(cfg).items() if k != "augment"},
+        "teacher": Path(cfg.teacher).name if cfg.teacher else None,
         "augment": asdict(cfg.augment),
         "calibration": f"{len(calib_idx)} random train clips, golden PTQ (percentile "
                        f"{_calib_percentile()})",

@@ -29,6 +29,11 @@ def configure(parser):
     parser.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
     parser.add_argument("--patience", type=int, default=None, metavar="N",
                         help="early stopping: stop after N epochs without a better val accuracy")
+    parser.add_argument("--teacher", default=None, metavar="FILE",
+                        help="distil from this checkpoint (e.g. golden/models/baseline.npz), trained on the same data")
+    parser.add_argument("--kd-alpha", type=float, default=0.5, metavar="A",
+                        help="weight of the distillation loss (default 0.5)")
+    parser.add_argument("--kd-temp", type=float, default=2.0, metavar="T", help="distillation temperature (default 2)")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="write training curves and the test confusion matrix (PNG) and history (JSON) here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -44,6 +49,10 @@ def _check(args):
         raise UserError(f"--lr must be positive, not {args.lr}")
     if args.minutes is not None and args.minutes <= 0:
         raise UserError(f"--minutes must be positive, not {args.minutes}")
+    if args.teacher is not None and not Path(args.teacher).is_file():
+        raise UserError(f"--teacher {args.teacher}: no such checkpoint file")
+    if not 0 <= args.kd_alpha <= 1 or args.kd_temp <= 0:
+        raise UserError("--kd-alpha must be in [0, 1] and --kd-temp positive")
     data = Path(args.data)
     if not data.is_dir():
         raise UserError(f"{data}: no such dataset directory; create one with 'ternkws dataset --out {data}'")
@@ -68,7 +77,8 @@ def run(args):
 
     top, description = preset(args.model)
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
-                      minutes=args.minutes, patience=args.patience, augment=AugmentConfig())
+                      minutes=args.minutes, patience=args.patience, teacher=args.teacher,
+                      kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=AugmentConfig())
     train(args.data, top, cfg, args.out, plots=args.plots, name=args.model, description=description,
           progress=not args.quiet)
     return 0
