@@ -6,8 +6,8 @@ unit serves all of them, a `layer` input selects one), exactly as the accelerato
     ternary_generator  leap-forward LFSR: one seed per 1x1 of the plan (residual 1x1 included)
     ternary_mixer      every 1x1 of the plan (c_in, c_out, seed), add/subtract only
     stored_mixer       the stored-weights baseline of the same 1x1 layers (learned int8 weights in a
-                       ROM, `lanes` multipliers): the checkpoint's learned weights, or seeded random
-                       int8 of the same shapes for a ternary checkpoint (same ROM size)
+                       ROM, `lanes` multipliers): the checkpoint's learned weights, for a ternary
+                       checkpoint those of golden/models/baseline.npz (same shapes)
     depthwise_conv     every depthwise layer (channels, kernel, dilation, int8 weights, shift)
     post_op            every layer's BN fold (mult, bias, shift, mult_res); one value per cycle, so
                        it has no lanes (lanes must be 1)
@@ -78,10 +78,18 @@ def _depthwise_conv(lanes, model, single_port=False, spram=False):
 
 
 def _stored_weights(model):
-    """The learned int8 1x1 matrices of a learned checkpoint; for a ternary one, seeded random int8
-    matrices of the same shapes (the ROM's size, hence its resources, depends on the shapes only)."""
+    """The learned int8 1x1 matrices of a learned checkpoint; for a ternary one, those of the bundled
+    learned baseline (golden/models/baseline.npz) when its plan has the same shapes, else seeded
+    random int8 matrices of the same shapes (the ROM's size depends on the shapes only)."""
     import numpy as np
     ints = model.int_arrays
+    if model.topology.mixer != "learned":
+        from golden import checkpoint
+        if checkpoint.BASELINE_MODEL.exists():
+            base = checkpoint.load(checkpoint.BASELINE_MODEL)
+            if [(l.c_in, l.c_out, l.residual, l.res_c_in) for l in base.plan] == \
+                    [(l.c_in, l.c_out, l.residual, l.res_c_in) for l in model.plan]:
+                ints = base.int_arrays
     out = []
     rng = np.random.default_rng(0)
     for layer in model.plan:
