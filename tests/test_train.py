@@ -159,8 +159,8 @@ def test_train_cli_end_to_end(tmp_path, tiny_splits, capsys):
     assert model.meta["trained"] and model.meta["epochs"] == 1
     for key in ("description", "dataset", "float_val_accuracy", "int8_test_accuracy", "float_test_accuracy"):
         assert key in model.meta
-    assert (tmp_path / "plots" / "curves-ternary.png").stat().st_size > 1000
-    assert (tmp_path / "plots" / "confusion-ternary.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "curves-m.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "confusion-m.png").stat().st_size > 1000
     # distillation from that checkpoint (same data, so the same feature map)
     out2 = tmp_path / "kd.npz"
     rc = main(["train", "--data", str(d), "--out", str(out2), "--model", "ternary", "--epochs", "1",

@@ -79,6 +79,6 @@ def run(args):
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=AugmentConfig())
-    train(args.data, top, cfg, args.out, plots=args.plots, name=args.model, description=description,
+    train(args.data, top, cfg, args.out, plots=args.plots, name=Path(args.out).stem, description=description,
           progress=not args.quiet)
     return 0
