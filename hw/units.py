@@ -328,6 +328,7 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
     if model is None:
         from golden import checkpoint
         model = checkpoint.load()
+    source = _source()      # the checkout the units are built from (before the long synthesis runs)
     runs = []
     for name in units or UNITS:
         choices = valid_lanes(name, model)
@@ -359,7 +360,7 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
             if log:
                 log(_one_line(r))
             runs.append(r)
-    return {"model": _model_info(model), "source": _source(), "runs": runs}
+    return {"model": _model_info(model), "source": source, "runs": runs}
 
 
 def _source():
@@ -383,7 +384,9 @@ def merge_sweep(old, new):
         raise UserError(f"the existing report was made with model {old.get('model', {}).get('id')}, this "
                         f"sweep with {new['model']['id']}: run the whole sweep (without --units)")
     redone = {r["unit"] for r in new["runs"]}
-    runs = [r for r in old["runs"] if r["unit"] not in redone] + new["runs"]
+    # each run keeps the checkout it was measured from
+    runs = [{"source": old.get("source"), **r} for r in old["runs"] if r["unit"] not in redone]
+    runs += [{"source": new.get("source"), **r} for r in new["runs"]]
     order = {name: n for n, name in enumerate(UNITS)}
     runs.sort(key=lambda r: order.get(r["unit"], len(order)))   # stable: a unit's runs keep their order
     return {**old, **{k: v for k, v in new.items() if k != "runs"}, "runs": runs}
@@ -520,6 +523,24 @@ def _mixer_comparison(runs):
     return lines
 
 
+def _source_lines(data):
+    """'Source: commit X.' (per group of units when a partial sweep re-measured some)."""
+    groups = {}
+    for r in data["runs"]:
+        src = r.get("source") or data.get("source") or {}
+        key = (src.get("commit"), tuple(src.get("modified") or ()))
+        groups.setdefault(key, [])
+        if r["unit"] not in groups[key]:
+            groups[key].append(r["unit"])
+    if not groups or groups.keys() == {(None, ())}:
+        return []
+    parts = []
+    for (commit, modified), units in groups.items():
+        text = f"commit {commit}" + (f" with local changes in {', '.join(modified)}" if modified else "")
+        parts.append(text + (f" ({', '.join(units)})" if len(groups) > 1 else ""))
+    return ["Source: " + "; ".join(parts) + ".", ""]
+
+
 def _markdown(data):
     runs = data["runs"]
     ok = [r for r in runs if "error" not in r]
@@ -532,9 +553,7 @@ def _markdown(data):
         f"{tools.get('nextpnr', '?')} (YoWASP); iCE40: `synth_ice40 -dsp`, ECP5: `synth_ecp5`; nextpnr "
         "default seed, Fmax post-route.",
         "",
-        *([f"Source: commit {data['source'].get('commit')}"
-           + (f" with local changes in {', '.join(data['source']['modified'])}" if data['source'].get('modified') else "")
-           + ".", ""] if data.get("source") else []),
+        *_source_lines(data),
         "Regenerate: `ternkws synth --sweep` (writes this file and reports/units.json). One unit: "
         "`ternkws synth --unit NAME --device up5k --lanes N [--json]`.",
         "",

@@ -468,7 +468,9 @@ def test_merge_sweep_replaces_the_units_measured_again():
     old = {"model": {"id": "a"}, "runs": [{"unit": "ternary_mixer", "lanes": 1}, {"unit": "post_op", "lanes": 1},
                                           {"unit": "ternary_generator", "lanes": 1}]}
     new = {"model": {"id": "a"}, "runs": [{"unit": "ternary_mixer", "lanes": 4}]}
-    assert [(r["unit"], r["lanes"]) for r in merge_sweep(old, new)["runs"]] == [
-        ("ternary_generator", 1), ("ternary_mixer", 4), ("post_op", 1)]
+    old["source"], new["source"] = {"commit": "c1"}, {"commit": "c2"}
+    merged = merge_sweep(old, new)
+    assert [(r["unit"], r["lanes"], r["source"]["commit"]) for r in merged["runs"]] == [
+        ("ternary_generator", 1, "c1"), ("ternary_mixer", 4, "c2"), ("post_op", 1, "c1")]
     with pytest.raises(UserError, match="run the whole sweep"):
         merge_sweep(old, {"model": {"id": "b"}, "runs": []})
