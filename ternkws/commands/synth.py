@@ -12,7 +12,8 @@ import sys
 
 def configure(parser):
     parser.add_argument("--unit", metavar="NAME",
-                        help="ternary_generator, ternary_mixer, depthwise_conv or post_op")
+                        help="ternary_generator, ternary_mixer, depthwise_conv, post_op or stored_mixer "
+                             "(the stored-weights baseline)")
     parser.add_argument("--device", default="up5k", metavar="DEV",
                         help="up5k (iCE40UP5K-SG48) or ecp5-85f (also ecp5-12f/25f/45f); default up5k")
     parser.add_argument("--lanes", type=int, default=None, metavar="N",
@@ -32,8 +33,9 @@ def configure(parser):
     parser.add_argument("--timeout", type=float, default=1800, metavar="S",
                         help="limit per tool run in seconds (default 1800)")
     parser.add_argument("--sweep", action="store_true",
-                        help="measure every unit (lanes 1, 4, 16 on up5k; 64 on ecp5-85f) and write "
-                             "reports/units.md and reports/units.json")
+                        help="measure every unit (lanes 1, 4, 16 on up5k; 64 on ecp5-85f; the up5k and "
+                             "ecp5 accelerator presets) and write reports/units.md and reports/units.json "
+                             "(about 25 minutes on 2 cores)")
     parser.add_argument("--out-dir", default="reports", metavar="DIR",
                         help="where --sweep writes units.md and units.json (default: reports)")
     parser.add_argument("--units", default=None, metavar="LIST",
