@@ -32,7 +32,7 @@ test: $(STAMP)
 ## make verify-full: every test (slow ones too) and 1,000 random networks RTL-vs-golden (about an hour)
 verify-full: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
-	$(PY) -m sim.campaign --cases 1000 --jobs 2 --json reports/verify.json
+	$(PY) -m ternkws.sim.campaign --cases 1000 --jobs 2 --json reports/verify.json
 
 ## make demo: features -> golden int8 inference -> RTL simulation (bit-exact check) -> Verilog
 demo: $(STAMP)

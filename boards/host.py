@@ -2,7 +2,7 @@
 `Device`, which speaks to a board (or the simulated board) over any pyserial-like port.
 
     import serial
-    from boards.host import Device
+    from ternkws.boards.host import Device
     device = Device(serial.Serial("/dev/ttyUSB1", 115200))
     info = device.identify()                 # Identity(protocol=1, model_id='1a2b3c4d', ...)
     cls, logits = device.classify(window)    # window: int8 (n_frames, n_mfcc)

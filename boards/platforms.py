@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from amaranth.build import ResourceError
 from amaranth.hdl import Elaboratable, Module
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 __all__ = ["Board", "BOARDS", "get_board", "BoardWrapper", "DEFAULT_BAUD"]
 
@@ -94,8 +94,8 @@ class BoardWrapper(Elaboratable):
     """BoardTop connected to the board's UART and LEDs (LED inversion is the platform's: PinsN)."""
 
     def __init__(self, board, model, config=None, *, baud=DEFAULT_BAUD):
-        from boards.top import BoardTop
-        from hw.accelerator import CONFIGS
+        from ternkws.hw.board_core import BoardTop
+        from ternkws.hw.accelerator import CONFIGS
 
         self.board = get_board(board)
         self.model = model
@@ -107,7 +107,7 @@ class BoardWrapper(Elaboratable):
         self.top = None
 
     def elaborate(self, platform):
-        from boards.top import BoardTop
+        from ternkws.hw.board_core import BoardTop
 
         m = Module()
         uart = platform.request("uart", 0)

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 __all__ = ["Device", "DEVICES", "ToolchainError", "get_device", "constraints", "assign_pins",
            "synthesize", "parse_nextpnr_report", "parse_yosys_stat", "tool_versions", "RESOURCE_KEYS"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 SAMPLE_RATE = 16000
 MIN_SECONDS = 0.1   # shorter clips hold too little speech to classify

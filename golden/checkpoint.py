@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 from .features import FeatureConfig
 from .labels import LABELS

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 from .audio import SAMPLE_RATE, read_wav
 from .labels import KEYWORDS, LABELS

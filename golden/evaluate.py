@@ -121,7 +121,7 @@ def evaluate_features(model, mfccs, y, jobs=None, progress=True):
 
 def evaluate(model, data_dir, split="test", jobs=None, progress=True, limit=None, cache=True):
     """Float and int8 accuracy of `model` on `split` of `data_dir` (see golden.data.list_examples)."""
-    from ternkws.errors import UserError
+    from ternkws.golden.errors import UserError
 
     from .train.features import load_features
 

@@ -7,7 +7,7 @@ section 2.1). Every 1x1 is ternary (LFSR, seed per layer) or learned (the baseli
 import re
 from dataclasses import asdict, dataclass, field
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 MIXERS = ("ternary", "learned")
 

@@ -30,8 +30,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.depthwise_conv import acc_bits as dw_acc_bits
-from golden.ternary_mixer import acc_bits as mixer_acc_bits, stored_acc_bits
+from ternkws.golden.depthwise_conv import acc_bits as dw_acc_bits
+from ternkws.golden.ternary_mixer import acc_bits as mixer_acc_bits, stored_acc_bits
 
 from .depthwise_conv import DepthwiseConv
 from .memory_reader import MemoryReader

@@ -69,7 +69,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.depthwise_conv import acc_bits
+from ternkws.golden.depthwise_conv import acc_bits
 
 __all__ = ["DepthwiseLayer", "DepthwiseConv", "cycles_per_frame", "cycles_per_run"]
 

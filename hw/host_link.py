@@ -43,7 +43,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT,
+from ternkws.boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT,
                          SYNC, Command, ErrorCode, crc16, version_bytes)
 
 from .accelerator import LOGIT_BITS

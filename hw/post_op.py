@@ -41,7 +41,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.post_op import BIAS_BITS, MULT_BITS, Z_BITS
+from ternkws.golden.post_op import BIAS_BITS, MULT_BITS, Z_BITS
 
 __all__ = ["PostOpLayer", "PostOp", "MAX_SHIFT", "MAX_ACC_WIDTH"]
 

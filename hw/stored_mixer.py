@@ -7,7 +7,7 @@ c_out * c_in * 8 weight bits per layer. Twin: golden/ternary_mixer.py `stored_mi
 
 from amaranth.hdl import Signal, signed
 
-from golden.ternary_mixer import stored_acc_bits
+from ternkws.golden.ternary_mixer import stored_acc_bits
 
 from .ternary_mixer import TernaryMixer
 from .weight_rom import WeightRom, check_weights

@@ -25,7 +25,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.ternary_generator import BITS_PER_ENTRY, WIDTH, bit_masks, seed_state, threshold
+from ternkws.golden.ternary_generator import BITS_PER_ENTRY, WIDTH, bit_masks, seed_state, threshold
 
 __all__ = ["TernaryGenerator", "check_density", "check_lanes", "check_seed", "check_seeds"]
 

@@ -54,7 +54,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from golden.ternary_mixer import acc_bits
+from ternkws.golden.ternary_mixer import acc_bits
 
 from .ternary_generator import TernaryGenerator, check_density, check_lanes, check_seed
 

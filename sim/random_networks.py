@@ -4,11 +4,11 @@ from math import gcd
 
 import numpy as np
 
-from golden.checkpoint import make_model
-from golden.features import FeatureConfig
-from golden.network import init_random
-from golden.topology import Block, Topology, plan
-from hw.accelerator import AcceleratorConfig
+from ternkws.golden.checkpoint import make_model
+from ternkws.golden.features import FeatureConfig
+from ternkws.golden.network import init_random
+from ternkws.golden.topology import Block, Topology, plan
+from ternkws.hw.accelerator import AcceleratorConfig
 
 
 def _divisors(n):

@@ -13,8 +13,8 @@ import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 from cocotb.utils import get_sim_time
 
-from sim.cocotb_runner import params
-from sim.streams import CLOCK_PERIOD_NS, StreamSource, as_signed, start
+from ternkws.sim.cocotb_runner import params
+from ternkws.sim.streams import CLOCK_PERIOD_NS, StreamSource, as_signed, start
 
 
 @cocotb.test()

@@ -1,4 +1,4 @@
-"""cocotb testbench: the simulated board (boards.top.BoardTop) behind a localhost TCP socket.
+"""cocotb testbench: the simulated board (ternkws.hw.board_core.BoardTop) behind a localhost TCP socket.
 
 A host connects with `serial.serial_for_url("socket://127.0.0.1:PORT")` and speaks the UART protocol as
 to a real board: each byte it sends is driven onto the `rx` pin bit by bit (8N1, `clocks_per_bit` clocks
@@ -26,9 +26,9 @@ import cocotb
 from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from boards.host import FrameDecoder
-from sim.cocotb_runner import params
-from sim.streams import CLOCK_PERIOD_NS, start
+from ternkws.boards.host import FrameDecoder
+from ternkws.sim.cocotb_runner import params
+from ternkws.sim.streams import CLOCK_PERIOD_NS, start
 
 SPLIT_FRAME_WAIT = 0.005      # seconds of wall clock to wait for the rest of a frame before time moves
 

@@ -18,10 +18,10 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from golden.depthwise_conv import depthwise_conv
-from hw.depthwise_conv import cycles_per_frame, cycles_per_run
-from sim.cocotb_runner import params
-from sim.streams import StreamSink, StreamSource, pack_lanes, reset, start_clock, unpack_lanes, wait_until
+from ternkws.golden.depthwise_conv import depthwise_conv
+from ternkws.hw.depthwise_conv import cycles_per_frame, cycles_per_run
+from ternkws.sim.cocotb_runner import params
+from ternkws.sim.streams import StreamSink, StreamSource, pack_lanes, reset, start_clock, unpack_lanes, wait_until
 
 
 def _input(rng, frames, channels, kind):
@@ -125,7 +125,7 @@ async def depthwise_conv_cycles(dut):
             if dut.o__valid.value == 1:
                 got.append(unpack_lanes(dut.o__payload.value.to_unsigned(), 8, lanes))
                 out_edges.append(edge)
-        assert got == want, f"layer {layer}: values differ from golden in the cycle run"
+        assert got == want, f"layer {layer}: values differ from ternkws.golden in the cycle run"
         groups = channels // lanes
         frame_ends = out_edges[groups - 1::groups]
         periods = sorted({b - a for a, b in zip(frame_ends, frame_ends[1:])})

@@ -15,9 +15,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from golden.post_op import post_op
-from sim.cocotb_runner import params
-from sim.streams import StreamSink, StreamSource, as_signed, pack_lanes, reset, start_clock
+from ternkws.golden.post_op import post_op
+from ternkws.sim.cocotb_runner import params
+from ternkws.sim.streams import StreamSink, StreamSource, as_signed, pack_lanes, reset, start_clock
 
 LATENCY = 4
 

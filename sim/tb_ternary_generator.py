@@ -12,9 +12,9 @@ import random
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from golden.ternary_generator import ternary_entries
-from sim.cocotb_runner import params
-from sim.streams import StreamSink, reset, start_clock, unpack_lanes
+from ternkws.golden.ternary_generator import ternary_entries
+from ternkws.sim.cocotb_runner import params
+from ternkws.sim.streams import StreamSink, reset, start_clock, unpack_lanes
 
 
 def _check(segment_beats, seed, density, lanes, what):

@@ -14,9 +14,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from golden.ternary_mixer import ternary_mixer
-from sim.cocotb_runner import params
-from sim.streams import StreamSink, StreamSource, as_signed, pack_lanes, reset, start_clock, wait_until
+from ternkws.golden.ternary_mixer import ternary_mixer
+from ternkws.sim.cocotb_runner import params
+from ternkws.sim.streams import StreamSink, StreamSource, as_signed, pack_lanes, reset, start_clock, wait_until
 
 
 def _frames(rng, c_in, count):

@@ -10,7 +10,7 @@ import importlib.util
 import sys
 
 from . import __version__
-from .errors import UserError
+from .golden.errors import UserError
 
 # name -> one-line help. A command whose module is not present in this checkout is not offered.
 COMMANDS = {

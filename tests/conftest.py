@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from golden.audio import write_wav
+from ternkws.golden.audio import write_wav
 
 
 @pytest.fixture

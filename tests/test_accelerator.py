@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from golden.network import forward_int
-from hw.accelerator import CONFIGS, Accelerator, AcceleratorConfig, check_config, schedule
-from sim.accelerator_pysim import run_pysim
-from sim.random_networks import random_case
+from ternkws.golden.network import forward_int
+from ternkws.hw.accelerator import CONFIGS, Accelerator, AcceleratorConfig, check_config, schedule
+from ternkws.sim.accelerator_pysim import run_pysim
+from ternkws.sim.random_networks import random_case
 
 N_RANDOM = 50
 
@@ -30,8 +30,8 @@ def test_random_network_bit_exact(case):
 
 def test_campaign_reports_a_mismatch(monkeypatch):
     """The campaign runner flags a wrong RTL result (it is not a test that cannot fail)."""
-    import sim.campaign as campaign
-    import sim.accelerator_pysim as pysim
+    import ternkws.sim.campaign as campaign
+    import ternkws.sim.accelerator_pysim as pysim
     real = pysim.run_pysim
 
     def corrupted(*args, **kw):
@@ -54,7 +54,7 @@ def test_random_stored_weights_network_bit_exact(case):
 
 
 def test_schedule_of_default_model():
-    from golden.checkpoint import load
+    from ternkws.golden.checkpoint import load
     passes = schedule(load())
     kinds = [(p.kind, p.layer.name, p.src, p.dst) for p in passes]
     assert kinds == [
@@ -68,7 +68,7 @@ def test_schedule_of_default_model():
 
 
 def test_bad_lanes_are_refused_in_words():
-    from golden.checkpoint import load
+    from ternkws.golden.checkpoint import load
     with pytest.raises(ValueError, match="mixer_lanes=3 does not divide the 64 input channels of prologue"):
         Accelerator(load(), AcceleratorConfig("x", 3, 1))
     with pytest.raises(ValueError, match="dw_lanes=5"):

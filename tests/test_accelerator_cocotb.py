@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden.checkpoint import load
-from golden.network import forward_int
-from sim.accelerator_verilator import run_rtl
-from sim.cocotb_runner import simulators_available
-from sim.random_networks import random_case
+from ternkws.golden.checkpoint import load
+from ternkws.golden.network import forward_int
+from ternkws.sim.accelerator_verilator import run_rtl
+from ternkws.sim.cocotb_runner import simulators_available
+from ternkws.sim.random_networks import random_case
 from ternkws.cli import main
 
 SAMPLES = sorted(str(p) for p in (Path(__file__).parent.parent / "golden" / "samples").glob("*.wav"))
@@ -25,7 +25,7 @@ def test_default_model_on_every_sample_clip(capsys):
     d = json.loads(capsys.readouterr().out)
     assert d["all_bit_exact"] is True
     assert len(d["clips"]) == 12
-    from boards.build import CYCLES_PER_WINDOW
+    from ternkws.boards.build import CYCLES_PER_WINDOW
     for clip in d["clips"]:
         assert clip["bit_exact"] and clip["logits"] == clip["golden_logits"]
         assert clip["class"] == clip["golden_class"]

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from boards import build as board_build
-from boards import toolchain
-from boards.platforms import BOARDS, BoardWrapper, get_board
-from golden.placeholder import placeholder_model
-from golden.topology import Block, Topology, count_ternary_entries
+from ternkws.boards import build as board_build
+from ternkws.boards import toolchain
+from ternkws.boards.platforms import BOARDS, BoardWrapper, get_board
+from ternkws.golden.placeholder import placeholder_model
+from ternkws.golden.topology import Block, Topology, count_ternary_entries
 from ternkws.cli import main
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 # 64 channels everywhere: divisible by the ECP5 configuration's 64 mixer lanes; small kernels.
 TINY = Topology(n_mfcc=64, prologue_channels=64, prologue_kernel=3, blocks=(Block(64, 3),), epilogue_channels=64,
@@ -102,7 +102,7 @@ def test_cycles_per_window():
 
 
 def test_load_model_variant_mismatch(tmp_path):
-    from golden import checkpoint
+    from ternkws.golden import checkpoint
     with pytest.raises(UserError, match="needs a learned one; pass --variant ternary"):
         board_build.load_model("stored", checkpoint.DEFAULT_MODEL)
     with pytest.raises(UserError, match="unknown variant"):

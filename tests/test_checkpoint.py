@@ -6,11 +6,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from golden import checkpoint
-from golden.network import forward_int
-from golden.placeholder import placeholder_model
-from golden.topology import Block, Topology
-from ternkws.errors import UserError
+from ternkws.golden import checkpoint
+from ternkws.golden.network import forward_int
+from ternkws.golden.placeholder import placeholder_model
+from ternkws.golden.topology import Block, Topology
+from ternkws.golden.errors import UserError
 
 SMALL = Topology(n_mfcc=64, prologue_channels=16, prologue_kernel=3, blocks=(Block(8, 5),),
                  epilogue_channels=16, epilogue_kernel=3, final_channels=16)

@@ -8,7 +8,7 @@ import wave
 import numpy as np
 import pytest
 
-from golden.ternary_generator import ternary_matrix
+from ternkws.golden.ternary_generator import ternary_matrix
 from ternkws.cli import COMMANDS, main
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden import data
-from golden.audio import read_wav, write_wav
-from golden.data import CLIP_SAMPLES, Example, fit_to_clip, list_examples, summarize
-from golden.labels import LABELS
-from ternkws.errors import UserError
+from ternkws.golden import data
+from ternkws.golden.audio import read_wav, write_wav
+from ternkws.golden.data import CLIP_SAMPLES, Example, fit_to_clip, list_examples, summarize
+from ternkws.golden.labels import LABELS
+from ternkws.golden.errors import UserError
 
 GSC_MINI = Path(__file__).parent / "fixtures" / "gsc_mini"
 

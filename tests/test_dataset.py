@@ -7,12 +7,12 @@ import wave
 import numpy as np
 import pytest
 
-from golden import dataset
-from golden.audio import read_wav
-from golden.data import list_examples, summarize
-from golden.labels import KEYWORDS, LABELS
+from ternkws.golden import dataset
+from ternkws.golden.audio import read_wav
+from ternkws.golden.data import list_examples, summarize
+from ternkws.golden.labels import KEYWORDS, LABELS
 from ternkws.cli import main
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 TOOLS = ("sox", "flite", "festival", "espeak-ng")
 MISSING = [t for t in TOOLS if shutil.which(t) is None]

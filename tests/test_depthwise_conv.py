@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.depthwise_conv import depthwise_conv
-from hw.depthwise_conv import DepthwiseConv, DepthwiseLayer, cycles_per_frame, cycles_per_run
+from ternkws.golden.depthwise_conv import depthwise_conv
+from ternkws.hw.depthwise_conv import DepthwiseConv, DepthwiseLayer, cycles_per_frame, cycles_per_run
 
 
 # --- Amaranth-simulator harness --------------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_properties_and_memory_sizes():
 
 def _simulators():
     try:
-        from sim.cocotb_runner import simulators_available
+        from ternkws.sim.cocotb_runner import simulators_available
         return list(simulators_available())
     except ImportError:
         return ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
@@ -308,9 +308,9 @@ def _cocotb_builds():
 @pytest.mark.parametrize("simulator", _simulators())
 @pytest.mark.parametrize("build", ["small_lanes2", "wide_lanes8"])
 def test_cocotb(simulator, build, verilator_pch_fix):
-    from sim.cocotb_runner import run_cocotb
+    from ternkws.sim.cocotb_runner import run_cocotb
     layers, lanes, frames, cases, cycle_runs = _cocotb_builds()[build]
-    run_cocotb(DepthwiseConv(layers, lanes, frames), "sim.tb_depthwise_conv", name=f"depthwise_conv_{build}",
+    run_cocotb(DepthwiseConv(layers, lanes, frames), "ternkws.sim.tb_depthwise_conv", name=f"depthwise_conv_{build}",
                params=_params(layers, lanes, frames, cases=cases, cycle_runs=cycle_runs), simulator=simulator)
 
 
@@ -324,10 +324,10 @@ DEFAULT_LAYERS = [(64, 11, 1), (128, 13, 1), (64, 15, 1), (64, 17, 1), (64, 29, 
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
 def test_cycle_table_default_layers(lanes, verilator_pch_fix):
     import json
-    from sim.cocotb_runner import run_cocotb
+    from ternkws.sim.cocotb_runner import run_cocotb
     rng = np.random.default_rng(lanes)
     layers = [DepthwiseLayer(c, k, d, rng.integers(-128, 128, (c, k)), 12) for c, k, d in DEFAULT_LAYERS]
-    results = run_cocotb(DepthwiseConv(layers, lanes, 128), "sim.tb_depthwise_conv",
+    results = run_cocotb(DepthwiseConv(layers, lanes, 128), "ternkws.sim.tb_depthwise_conv",
                          name=f"depthwise_conv_table_lanes{lanes}", testcase=["depthwise_conv_cycles"],
                          params=_params(layers, lanes, 128, cases=[], cycle_runs=list(range(len(layers)))))
     measured = json.loads((results.parent / "cycles.json").read_text())

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from golden import checkpoint
-from golden.evaluate import evaluate
-from golden.pipeline import clip_features, predict_features
-from golden.data import list_examples
-from golden.labels import LABELS
-from golden.train.tinydata import make_tiny_dataset
+from ternkws.golden import checkpoint
+from ternkws.golden.evaluate import evaluate
+from ternkws.golden.pipeline import clip_features, predict_features
+from ternkws.golden.data import list_examples
+from ternkws.golden.labels import LABELS
+from ternkws.golden.train.tinydata import make_tiny_dataset
 from ternkws.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,14 +85,14 @@ def test_eval_without_torch(tiny):
 
 
 def test_calibration_study(tiny):
-    from golden.train.calibration import study
+    from ternkws.golden.train.calibration import study
     rows = study(checkpoint.load(), tiny, [99.99, 100.0], [8], split="val", jobs=1, log=lambda *a: None)
     assert [r["percentile"] for r in rows] == [99.99, 100.0]
     assert all(r["calib_clips"] == 8 and 0 <= r["accuracy_int8"] <= 1 for r in rows)
 
 
 def test_accuracy_report(tiny, tmp_path):
-    from golden.train.report import main as report_main
+    from ternkws.golden.train.report import main as report_main
     assert report_main(["--data", str(tiny), "--out", str(tmp_path), "--models", "default", "--jobs", "1"]) == 0
     r = json.loads((tmp_path / "accuracy.json").read_text())
     row = r["models"][0]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from golden import features as F
+from ternkws.golden import features as F
 
 
 def reference_mfcc(x, sr=16000, n_fft=512, win=400, hop=160, n_mels=64, n_mfcc=64, frames=128):

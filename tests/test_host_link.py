@@ -1,4 +1,4 @@
-"""hw/host_link.py (with the accelerator, boards.top.BoardCore) in the Amaranth simulator on tiny random
+"""hw/host_link.py (with the accelerator, ternkws.hw.board_core.BoardCore) in the Amaranth simulator on tiny random
 models: CRC known answers, IDENTIFY, classification equal to the golden model, every error code, and a
 fuzz of malformed traffic after which valid requests still work without reset. BoardTop (UART pins, LEDs)
 once at the end. The Python reference of the protocol is boards/host.py."""
@@ -12,12 +12,12 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, REPLY_FLAG, SYNC, Command, ErrorCode,
+from ternkws.boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, REPLY_FLAG, SYNC, Command, ErrorCode,
                          FrameDecoder, Identity, Status, crc16, encode_frame)
-from boards.top import BoardCore, BoardTop
-from golden.network import forward_int
-from hw.host_link import HostLink, crc16_update
-from sim.random_networks import random_case
+from ternkws.hw.board_core import BoardCore, BoardTop
+from ternkws.golden.network import forward_int
+from ternkws.hw.host_link import HostLink, crc16_update
+from ternkws.sim.random_networks import random_case
 from ternkws import __version__
 
 CLK = 1_000_000

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from golden import classifier, depthwise_conv, post_op, ternary_mixer
-from golden.intmath import round_shift
-from golden.network import forward_float, forward_int, init_random, quantize
-from golden.ternary_generator import ternary_matrix
-from golden.topology import Block, Topology, count_parameters, count_ternary_entries, plan
-from ternkws.errors import UserError
+from ternkws.golden import classifier, depthwise_conv, post_op, ternary_mixer
+from ternkws.golden.intmath import round_shift
+from ternkws.golden.network import forward_float, forward_int, init_random, quantize
+from ternkws.golden.ternary_generator import ternary_matrix
+from ternkws.golden.topology import Block, Topology, count_parameters, count_ternary_entries, plan
+from ternkws.golden.errors import UserError
 
 
 def test_round_shift_rule():

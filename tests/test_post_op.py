@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.post_op import post_op
-from hw.post_op import MAX_ACC_WIDTH, MAX_SHIFT, PostOp, PostOpLayer
+from ternkws.golden.post_op import post_op
+from ternkws.hw.post_op import MAX_ACC_WIDTH, MAX_SHIFT, PostOp, PostOpLayer
 
 LATENCY = 4     # edges from a beat's transfer on `i` to its result being offered on `o`
 
@@ -174,8 +174,8 @@ def test_extremes_reach_every_bound():
 def test_network_checkpoint_layers():
     """The bundled checkpoint's post-op constants (residual and plain layers) in one unit, fed the
     accumulators of golden/network.py's int8 forward of a random 16-frame clip, give its layer outputs."""
-    from golden import checkpoint, network
-    from golden.topology import plan
+    from ternkws.golden import checkpoint, network
+    from ternkws.golden.topology import plan
     model = checkpoint.load()          # the bundled default checkpoint
     top, q = model.topology, model.int_arrays
     trace = {}
@@ -251,7 +251,7 @@ def test_validation(layers, acc_width, relu, exc, match):
 
 def _simulators():
     try:
-        from sim.cocotb_runner import simulators_available
+        from ternkws.sim.cocotb_runner import simulators_available
         return list(simulators_available())
     except ImportError:
         return ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
@@ -283,10 +283,10 @@ def _cocotb_builds():
 @pytest.mark.parametrize("simulator", _simulators())
 @pytest.mark.parametrize("build", ["residual_relu", "plain_sat8"])
 def test_cocotb(simulator, build, verilator_pch_fix):
-    from sim.cocotb_runner import run_cocotb
+    from ternkws.sim.cocotb_runner import run_cocotb
     layers, acc_width, relu, cases, throughput = _cocotb_builds()[build]
     p = {"layers": [[layer.c_out, np.asarray(layer.mult).tolist(), np.asarray(layer.bias).tolist(), layer.shift,
                      None if layer.mult_res is None else np.asarray(layer.mult_res).tolist()] for layer in layers],
          "acc_width": acc_width, "relu": relu, "cases": cases, "throughput": throughput}
-    run_cocotb(PostOp(layers, acc_width, relu=relu), "sim.tb_post_op", name=f"post_op_{build}", params=p,
+    run_cocotb(PostOp(layers, acc_width, relu=relu), "ternkws.sim.tb_post_op", name=f"post_op_{build}", params=p,
                simulator=simulator)

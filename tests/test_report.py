@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from boards.report import summarize, summary_markdown, write_summary
+from ternkws.boards.report import summarize, summary_markdown, write_summary
 from ternkws.cli import main
 
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import serial
 
-from boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT, Command,
+from ternkws.boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT, Command,
                          Device, DeviceError, ErrorCode, FrameDecoder, LinkTimeout, PortError, encode_frame)
-from golden.audio import read_wav
-from golden.checkpoint import load, make_model, save
-from golden.features import FeatureConfig
-from golden.network import forward_int, init_random
-from golden.pipeline import clip_features
-from golden.topology import Block, Topology
+from ternkws.golden.audio import read_wav
+from ternkws.golden.checkpoint import load, make_model, save
+from ternkws.golden.features import FeatureConfig
+from ternkws.golden.network import forward_int, init_random
+from ternkws.golden.pipeline import clip_features
+from ternkws.golden.topology import Block, Topology
 from ternkws.cli import main
 
 
@@ -223,8 +223,8 @@ def test_board_sim_errors_over_the_socket(tiny):
     """Raw malformed frames through the TCP bridge and the UART pins: a truncated frame ends in TIMEOUT
     (the simulated clock runs while the board waits), a bad CRC in BAD_CRC; the board answers the next
     request normally (same build as the test above: no rebuild)."""
-    from hw.accelerator import CONFIGS
-    from sim.board_sim import BoardSim
+    from ternkws.hw.accelerator import CONFIGS
+    from ternkws.sim.board_sim import BoardSim
     model, _ = tiny
     board = BoardSim(model, CONFIGS["up5k"])
     with board as port:

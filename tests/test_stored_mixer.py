@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from amaranth.back import rtlil
 
-from golden.ternary_mixer import stored_mixer
-from hw.stored_mixer import StoredMixer
-from hw.weight_rom import WeightRom
+from ternkws.golden.ternary_mixer import stored_mixer
+from ternkws.hw.stored_mixer import StoredMixer
+from ternkws.hw.weight_rom import WeightRom
 from tests.test_ternary_mixer import make_frames, simulate
 
 

@@ -17,12 +17,12 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from boards import toolchain
-from boards.toolchain import (DEVICES, ToolchainError, assign_pins, constraints, get_device,
+from ternkws.boards import toolchain
+from ternkws.boards.toolchain import (DEVICES, ToolchainError, assign_pins, constraints, get_device,
                               parse_nextpnr_report, parse_yosys_stat)
-from hw.synth_harness import PassThrough, SerialHarness, port_layout
+from ternkws.hw.synth_harness import PassThrough, SerialHarness, port_layout
 from ternkws.cli import main
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -290,13 +290,13 @@ def test_pass_through_like_a_unit():
 
 @pytest.fixture(scope="module")
 def model():
-    from golden import checkpoint
+    from ternkws.golden import checkpoint
     return checkpoint.load()
 
 
 def test_accelerator_presets(model):
-    from hw.accelerator import CONFIGS
-    from hw.units import config_of
+    from ternkws.hw.accelerator import CONFIGS
+    from ternkws.boards.units import config_of
     up5k = CONFIGS["up5k"]
     assert config_of("ternary_mixer", "up5k") == (up5k.mixer_lanes, {})
     assert config_of("depthwise_conv", "up5k") == (up5k.dw_lanes, {"single_port": up5k.single_port_line_buffer,
@@ -305,7 +305,7 @@ def test_accelerator_presets(model):
 
 
 def test_unit_registry_builds_every_unit(model):
-    from hw.units import UNITS, build, memories, valid_lanes
+    from ternkws.boards.units import UNITS, build, memories, valid_lanes
     assert set(UNITS) == {"ternary_generator", "ternary_mixer", "depthwise_conv", "post_op", "stored_mixer"}
     assert valid_lanes("ternary_mixer", model) == [1, 2, 4, 8, 16, 32, 64]
     assert valid_lanes("post_op", model) == [1]
@@ -404,7 +404,7 @@ def test_cli_json_real_run(capsys):
 
 
 def test_report_markdown_from_results(tmp_path):
-    from hw.units import render_report
+    from ternkws.boards.units import render_report
     cap = dict(DEVICES["up5k"].capacity)
     fig = dict(logic_cells=400, ffs=200, dsp=0, bram=8, spram=0, lutram=0, fmax_mhz=19.0,
                critical_path={"delay_ns": 52.6, "logic_ns": 20.0, "routing_ns": 32.6, "logic_steps": 23,
@@ -464,7 +464,7 @@ def test_real_up5k_maps_a_huge_memory_to_spram(tmp_path):
 
 
 def test_merge_sweep_replaces_the_units_measured_again():
-    from hw.units import merge_sweep
+    from ternkws.boards.units import merge_sweep
     old = {"model": {"id": "a"}, "runs": [{"unit": "ternary_mixer", "lanes": 1}, {"unit": "post_op", "lanes": 1},
                                           {"unit": "ternary_generator", "lanes": 1}]}
     new = {"model": {"id": "a"}, "runs": [{"unit": "ternary_mixer", "lanes": 4}]}

@@ -13,9 +13,9 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.sim import Simulator
 
-from golden.ternary_generator import seed_state, ternary_entries, threshold
-from hw.ternary_generator import TernaryGenerator
-from sim.cocotb_runner import run_cocotb, simulators_available
+from ternkws.golden.ternary_generator import seed_state, ternary_entries, threshold
+from ternkws.hw.ternary_generator import TernaryGenerator
+from ternkws.sim.cocotb_runner import run_cocotb, simulators_available
 
 LANES = (1, 2, 4, 8, 16)
 
@@ -161,7 +161,7 @@ COCOTB_CONFIGS = [
 def test_cocotb(simulator, seeds, density, lanes):
     if simulator not in simulators_available():
         pytest.skip(f"{simulator} is not installed")
-    run_cocotb(TernaryGenerator(seeds, density, lanes), "sim.tb_ternary_generator",
+    run_cocotb(TernaryGenerator(seeds, density, lanes), "ternkws.sim.tb_ternary_generator",
                name="ternary_generator", simulator=simulator,
                params=cocotb_params(seeds, density, lanes, n_cases=4, seed=lanes))
 
@@ -173,5 +173,5 @@ def test_run_cocotb_reports_failures():
     simulator, seeds, density, lanes = COCOTB_CONFIGS[0]
     wrong = cocotb_params([s + 1 for s in seeds], density, lanes, n_cases=1, seed=0)
     with pytest.raises(AssertionError, match=r"generator_matches_golden: .*entry"):
-        run_cocotb(TernaryGenerator(seeds, density, lanes), "sim.tb_ternary_generator",
+        run_cocotb(TernaryGenerator(seeds, density, lanes), "ternkws.sim.tb_ternary_generator",
                    name="ternary_generator", simulator=simulator, params=wrong)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from golden import ternary_generator as tg
+from ternkws.golden import ternary_generator as tg
 
 
 def test_seed_state_known_answers():

@@ -14,11 +14,11 @@ import pytest
 from amaranth.back import rtlil, verilog
 from amaranth.sim import Simulator
 
-from golden.ternary_generator import ternary_matrix
-from golden.ternary_mixer import acc_bits, ternary_mixer
-from hw.ternary_mixer import TernaryMixer, cycles_per_frame
-from sim.cocotb_runner import run_cocotb, simulators_available
-from sim.pysim_streams import stream_get, stream_put
+from ternkws.golden.ternary_generator import ternary_matrix
+from ternkws.golden.ternary_mixer import acc_bits, ternary_mixer
+from ternkws.hw.ternary_mixer import TernaryMixer, cycles_per_frame
+from ternkws.sim.cocotb_runner import run_cocotb, simulators_available
+from ternkws.sim.pysim_streams import stream_get, stream_put
 
 LANES = (1, 2, 4, 8, 16)
 
@@ -216,5 +216,5 @@ def test_cocotb(simulator, layers, density, lanes):
     if simulator not in simulators_available():
         pytest.skip(f"{simulator} is not installed")
     dut = TernaryMixer(layers, density, lanes)
-    run_cocotb(dut, "sim.tb_ternary_mixer", name="ternary_mixer", simulator=simulator,
+    run_cocotb(dut, "ternkws.sim.tb_ternary_mixer", name="ternary_mixer", simulator=simulator,
                params=cocotb_params(dut, n_cases=4, seed=lanes, steady_state=len(layers) - 1))

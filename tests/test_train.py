@@ -7,14 +7,14 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch (the optional 'train' extra) is not installed")
 
-from golden import checkpoint  # noqa: E402
-from golden.network import forward_float, forward_int, init_random  # noqa: E402
-from golden.topology import Block, Topology, count_parameters  # noqa: E402
-from golden.train.augment import WARP_BANK, AugmentConfig, Augmenter, augment, warp_matrices  # noqa: E402
-from golden.train.model import KWSNet, count_trainable, load_golden_arrays, to_golden_arrays  # noqa: E402
-from golden.train.tinydata import make_tiny_dataset  # noqa: E402
-from golden.train.trainer import TrainConfig, export, fit, load_splits, preset  # noqa: E402
-from ternkws.errors import UserError  # noqa: E402
+from ternkws.golden import checkpoint  # noqa: E402
+from ternkws.golden.network import forward_float, forward_int, init_random  # noqa: E402
+from ternkws.golden.topology import Block, Topology, count_parameters  # noqa: E402
+from ternkws.golden.train.augment import WARP_BANK, AugmentConfig, Augmenter, augment, warp_matrices  # noqa: E402
+from ternkws.golden.train.model import KWSNet, count_trainable, load_golden_arrays, to_golden_arrays  # noqa: E402
+from ternkws.golden.train.tinydata import make_tiny_dataset  # noqa: E402
+from ternkws.golden.train.trainer import TrainConfig, export, fit, load_splits, preset  # noqa: E402
+from ternkws.golden.errors import UserError  # noqa: E402
 
 torch.set_num_threads(1)   # tiny models: one thread is as fast, and never spin-waits on a busy CI box
 
@@ -68,7 +68,7 @@ def test_augment_shapes_and_range():
 
 
 def test_speaker_warp():
-    from golden.features import FeatureConfig
+    from ternkws.golden.features import FeatureConfig
     m = warp_matrices([1.0, 1.1, 0.9], FeatureConfig())
     assert np.allclose(m[0], np.eye(64))
     e = np.zeros(64)
@@ -103,8 +103,8 @@ def test_loss_falls_and_export_roundtrip(tiny_splits, tmp_path):
     got = forward_float(model.topology, model.float_arrays, s.x["test"])
     assert np.max(np.abs(got - ref)) < 1e-3 * max(1.0, np.max(np.abs(ref)))
     # int8 inference on the loaded model: mostly the float decision
-    from golden.evaluate import cached_ternary
-    from golden.features import quantize
+    from ternkws.golden.evaluate import cached_ternary
+    from ternkws.golden.features import quantize
     xq = quantize(s.raw["test"], model.feature_mean, model.feature_scale)
     with cached_ternary():
         pred_int = np.array([np.argmax(forward_int(model.topology, model.int_arrays, q)) for q in xq])

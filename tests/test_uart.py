@@ -7,7 +7,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from hw.uart import UARTRx, UARTTx, divisor_for
+from ternkws.hw.uart import UARTRx, UARTTx, divisor_for
 
 
 def _line_bits(byte):

@@ -56,7 +56,7 @@ def warp_matrices(factors, fcfg):
     """
     import numpy as np
 
-    from golden.features import hz_to_mel, mel_to_hz
+    from ternkws.golden.features import hz_to_mel, mel_to_hz
     mel_pts = np.linspace(hz_to_mel(fcfg.f_min), hz_to_mel(fcfg.f_max), fcfg.n_mels + 2)[1:-1]
     centres = mel_to_hz(mel_pts)
     out = np.zeros((len(factors), fcfg.n_mels, fcfg.n_mels))
@@ -77,7 +77,7 @@ class Augmenter:
     def __init__(self, cfg: AugmentConfig, mean, scale, fcfg=None):
         import numpy as np
 
-        from golden.features import FeatureConfig, dct_matrix
+        from ternkws.golden.features import FeatureConfig, dct_matrix
         self.cfg = cfg
         fcfg = fcfg or FeatureConfig()
         self.maps = None

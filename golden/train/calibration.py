@@ -1,6 +1,6 @@
 """How sensitive is the int8 accuracy to the PTQ calibration? (No torch.)
 
-    python -m golden.train.calibration --model golden/models/default.npz --data data/synth \
+    python -m ternkws.golden.train.calibration --model golden/models/default.npz --data data/synth \
         [--percentiles 99.9 99.99 99.999 100] [--sizes 256 1024] [--split test]
 
 Re-quantizes the checkpoint's float weights with golden.network.quantize for each (percentile, number of
@@ -13,11 +13,11 @@ import contextlib
 
 import numpy as np
 
-from golden import checkpoint, network
-from golden.data import list_examples
-from golden.evaluate import evaluate_features
-from golden.features import normalize
-from golden.labels import LABELS
+from ternkws.golden import checkpoint, network
+from ternkws.golden.data import list_examples
+from ternkws.golden.evaluate import evaluate_features
+from ternkws.golden.features import normalize
+from ternkws.golden.labels import LABELS
 
 from .features import load_features
 

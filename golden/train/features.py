@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.features import FeatureConfig, mfcc
-from golden.labels import LABELS
+from ternkws.golden.features import FeatureConfig, mfcc
+from ternkws.golden.labels import LABELS
 
 CACHE_VERSION = 1
 
@@ -99,7 +99,7 @@ def extract(examples, cfg=FeatureConfig(), jobs=None, progress=True, desc="featu
 
 
 def load_features(data_dir, examples, cfg=FeatureConfig(), jobs=None, progress=True, cache=True):
-    """FeatureSet of `examples` (from golden.data.list_examples(data_dir, ...)), via the cache."""
+    """FeatureSet of `examples` (from ternkws.golden.data.list_examples(data_dir, ...)), via the cache."""
     key = examples_key(examples, cfg)
     path = cache_path(data_dir, key) if cache else None
     labels = np.array([LABELS.index(e.label) for e in examples], np.int64)

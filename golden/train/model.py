@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from golden.network import BN_EPS, _ternary, float_param_shapes
-from golden.topology import Topology, plan
+from ternkws.golden.network import BN_EPS, _ternary, float_param_shapes
+from ternkws.golden.topology import Topology, plan
 
 
 class TernaryMixer(nn.Module):

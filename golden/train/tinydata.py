@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.audio import SAMPLE_RATE, write_wav
-from golden.labels import LABELS
+from ternkws.golden.audio import SAMPLE_RATE, write_wav
+from ternkws.golden.labels import LABELS
 
 COLUMNS = ("file", "label", "word", "voice", "speaker", "split", "augment")
 

@@ -3,7 +3,8 @@
 Recipe (after NeMo's MatchboxNet 3x1x64 v1, adapted to a CPU budget): feature statistics from the train
 split; SpecAugment + time shift + feature noise (golden/train/augment.py); AdamW (weight decay on conv
 and classifier weights, none on BN and biases), linear warmup then cosine decay per step; the model of
-the epoch with the best val accuracy is kept (optional early stopping). Export: golden.checkpoint.
+the epoch with the best val accuracy is kept (optional early stopping); optional knowledge distillation
+from a checkpoint (--teacher, e.g. the learned baseline). Export: golden.checkpoint.
 make_model runs the golden post-training quantization on a calibration subset of the train features;
 the int8 model is then measured with golden.network.forward_int on the test split.
 """
@@ -11,7 +12,6 @@ the int8 model is then measured with golden.network.forward_int on the test spli
 import copy
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,13 +20,12 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from golden import checkpoint
-from golden.data import list_examples, summarize
-from golden.evaluate import evaluate_features
-from golden.features import FeatureConfig, feature_stats, normalize
-from golden.labels import LABELS
-from golden.topology import Block, Topology, count_parameters, count_ternary_entries
-from ternkws.errors import UserError
+from ternkws.golden import checkpoint
+from ternkws.golden.data import list_examples, summarize
+from ternkws.golden.evaluate import evaluate_features
+from ternkws.golden.features import FeatureConfig, feature_stats, normalize
+from ternkws.golden.topology import Topology, count_parameters, count_ternary_entries
+from ternkws.golden.errors import UserError
 
 from .augment import AugmentConfig, Augmenter
 from .features import load_features
@@ -293,7 +292,6 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     model = export(module, splits.x["train"][calib_idx], splits.mean, splits.scale, meta)
     log(f"evaluating float and int8 on {n['test']} test clips")
     result = evaluate_features(model, splits.raw["test"], splits.y["test"], jobs=cfg.eval_jobs, progress=progress)
-    val_result = None
     meta.update({
         "float_test_accuracy": result["accuracy_float"],
         "int8_test_accuracy": result["accuracy_int8"],
@@ -306,7 +304,7 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     log(f"{name}: float test {100 * result['accuracy_float']:.2f}%  int8 test {100 * result['accuracy_int8']:.2f}%  "
         f"(val {100 * meta['float_val_accuracy']:.2f}%) -> {out}")
     summary = {"name": name, "out": str(out), "meta": meta, "history": history, "test": result,
-               "step_losses": step_losses, "val": val_result}
+               "step_losses": step_losses}
     if plots:
         from .plots import plot_confusion, plot_history
         plots = Path(plots)
@@ -320,5 +318,5 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
 
 
 def _calib_percentile():
-    from golden.network import CALIB_PERCENTILE
+    from ternkws.golden.network import CALIB_PERCENTILE
     return CALIB_PERCENTILE

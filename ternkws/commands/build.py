@@ -4,25 +4,26 @@ import json
 
 
 def configure(parser):
-    from boards.platforms import BOARDS
+    from ternkws.boards.platforms import BOARDS
 
     parser.add_argument("--board", default="icebreaker", help=f"one of {', '.join(BOARDS)} (default icebreaker)")
     parser.add_argument("--variant", default="ternary", choices=("ternary", "stored"),
                         help="ternary: LFSR-generated 1x1 (the design); stored: learned int8 1x1 weights in ROM "
                              "(the baseline; golden/models/baseline.npz, or a placeholder when missing)")
     parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model of the variant")
-    parser.add_argument("--out", default=None, help="output folder (default build/<board>, build/<board>-stored)")
+    parser.add_argument("--out", default=None, help="output folder (default build/<board>, build/<board>-stored; build/ is ./build or $TERNKWS_BUILD_DIR)")
     parser.add_argument("--seed", type=int, default=None, help="nextpnr placement seed")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def run(args):
-    from boards.build import build_board, load_model
-    from boards.platforms import get_board
+    from ternkws.boards.build import build_board, load_model
+    from ternkws.boards.platforms import get_board
 
     board = get_board(args.board)
     model, note = load_model(args.variant, args.model)
-    out = args.out or f"build/{board.name}{'' if args.variant == 'ternary' else '-' + args.variant}"
+    from ternkws.golden.workspace import build_root
+    out = args.out or str(build_root() / f"{board.name}{'' if args.variant == 'ternary' else '-' + args.variant}")
     quiet = args.json
     report = build_board(board, model, args.variant, out, model_note=note, seed=args.seed,
                          log=(lambda *a: None) if quiet else (lambda msg: print(f"ternkws build: {msg}", flush=True)))

@@ -20,7 +20,7 @@ def configure(parser):
 
 
 def run(args):
-    from golden.dataset import format_summary, generate
+    from ternkws.golden.dataset import format_summary, generate
 
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     summary = generate(args.out, per_class=args.per_class, seed=args.seed, jobs=args.jobs,

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 BUNDLED = ("default", "baseline", "budget")
 
@@ -28,7 +28,7 @@ def configure(parser):
 
 
 def resolve_model(name):
-    from golden.checkpoint import MODELS_DIR
+    from ternkws.golden.checkpoint import MODELS_DIR
     if name is None:
         name = "default"
     if name in BUNDLED:
@@ -44,8 +44,8 @@ def resolve_model(name):
 
 
 def run(args):
-    from golden.checkpoint import load
-    from golden.evaluate import evaluate, format_table
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.evaluate import evaluate, format_table
 
     if args.jobs < 1:
         raise UserError(f"--jobs must be at least 1, not {args.jobs}")

@@ -11,7 +11,7 @@ PROGRAMMERS = {
 
 
 def configure(parser):
-    from boards.platforms import BOARDS
+    from ternkws.boards.platforms import BOARDS
 
     parser.add_argument("--board", default="icebreaker", help=f"one of {', '.join(BOARDS)} (default icebreaker)")
     parser.add_argument("--bitstream", default=None,
@@ -24,7 +24,7 @@ def programmer_command(board):
     import os
     import shutil
 
-    from ternkws.errors import UserError
+    from ternkws.golden.errors import UserError
 
     var, default, package = PROGRAMMERS[board.programmer]
     tool = os.environ.get(var, default)
@@ -38,11 +38,12 @@ def programmer_command(board):
 def run(args):
     from pathlib import Path
 
-    from boards.platforms import get_board
-    from ternkws.errors import UserError
+    from ternkws.boards.platforms import get_board
+    from ternkws.golden.errors import UserError
 
     board = get_board(args.board)
-    path = Path(args.bitstream) if args.bitstream else Path("build") / board.name / ("top" + board.bitstream_suffix)
+    from ternkws.golden.workspace import build_root
+    path = Path(args.bitstream) if args.bitstream else build_root() / board.name / ("top" + board.bitstream_suffix)
     if not path.is_file():
         raise UserError(f"{path}: no bitstream; run `make bitstream BOARD={board.name}` "
                         f"(or `ternkws build --board {board.name}`) first")

@@ -18,9 +18,9 @@ def describe(model):
 
 
 def run(args):
-    from golden.checkpoint import load
-    from golden.pipeline import predict_wav
-    from ternkws.errors import UserError
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.pipeline import predict_wav
+    from ternkws.golden.errors import UserError
 
     model = load(args.model)
     results, failed = [], 0

@@ -6,7 +6,8 @@ import json
 
 def configure(parser):
     parser.add_argument("--out", default="reports", help="output folder (default reports)")
-    parser.add_argument("--build-dir", default="build", help="where the board builds are (default build)")
+    parser.add_argument("--build-dir", default=None,
+                        help="where the board builds are (default ./build, or $TERNKWS_BUILD_DIR)")
     parser.add_argument("--accuracy", default="reports/accuracy.json", help="accuracy table (JSON)")
     parser.add_argument("--build", action="store_true",
                         help="run the missing board builds first (ternary and stored, UP5K and ECP5-85F)")
@@ -16,11 +17,15 @@ def configure(parser):
 def run(args):
     from pathlib import Path
 
-    from boards.report import build_folder, summarize, write_summary
+    from ternkws.boards.report import build_folder, summarize, write_summary
+    from ternkws.golden.workspace import build_root
+
+    if args.build_dir is None:
+        args.build_dir = str(build_root())
 
     summary = summarize(args.build_dir, args.accuracy)
     if args.build and summary["missing"]:
-        from boards.build import build_board, load_model
+        from ternkws.boards.build import build_board, load_model
         for m in summary["missing"]:
             model, note = load_model(m["variant"])
             print(f"ternkws report: building {m['board']} ({m['variant']})", flush=True)

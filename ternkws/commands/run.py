@@ -35,7 +35,7 @@ def configure(parser):
 
 
 def _open_port(name, baud):
-    from ternkws.errors import UserError
+    from ternkws.golden.errors import UserError
     try:
         import serial
     except ImportError:
@@ -51,8 +51,8 @@ def _open_port(name, baud):
 
 
 def _identify(device, where, model, baud):
-    from boards.host import PROTOCOL_VERSION, LinkError, LinkTimeout, PortError
-    from ternkws.errors import UserError
+    from ternkws.boards.host import PROTOCOL_VERSION, LinkError, LinkTimeout, PortError
+    from ternkws.golden.errors import UserError
     try:
         info = device.identify()
     except PortError as e:
@@ -78,9 +78,9 @@ def _identify(device, where, model, baud):
 def _classify_all(device, where, model, paths, windows, baud, board_hz):
     import numpy as np
 
-    from boards.host import LinkError
-    from golden.network import forward_int
-    from ternkws.errors import UserError
+    from ternkws.boards.host import LinkError
+    from ternkws.golden.network import forward_int
+    from ternkws.golden.errors import UserError
 
     label = lambda k: model.labels[k] if 0 <= k < len(model.labels) else str(k)  # noqa: E731
     clips = []
@@ -105,10 +105,10 @@ def _classify_all(device, where, model, paths, windows, baud, board_hz):
 
 
 def run(args):
-    from golden.audio import read_wav
-    from golden.checkpoint import load
-    from golden.pipeline import clip_features
-    from ternkws.errors import UserError
+    from ternkws.golden.audio import read_wav
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.pipeline import clip_features
+    from ternkws.golden.errors import UserError
 
     if args.sim == bool(args.port):
         raise UserError("give either --port DEV (a board; list ports with `python -m serial.tools.list_ports`) "
@@ -122,10 +122,10 @@ def run(args):
     model = load(args.model)
     windows = [clip_features(model, read_wav(path, model.features.sample_rate))[1] for path in args.wavs]
 
-    from boards.host import Device
+    from ternkws.boards.host import Device
     if args.sim:
-        from hw.accelerator import CONFIGS, check_config
-        from sim.board_sim import BoardSim, SimulationError
+        from ternkws.hw.accelerator import CONFIGS, check_config
+        from ternkws.sim.board_sim import BoardSim, SimulationError
         name = args.config or "up5k"
         if name not in CONFIGS:
             raise UserError(f"--config must be one of {', '.join(CONFIGS)}, not {name!r}")

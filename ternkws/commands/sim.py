@@ -19,14 +19,14 @@ def configure(parser):
 def run(args):
     import numpy as np
 
-    from golden.audio import read_wav
-    from golden.checkpoint import load
-    from golden.network import forward_int
-    from golden.pipeline import clip_features
-    from hw.accelerator import CONFIGS, check_config
-    from sim.accelerator_verilator import run_rtl
-    from sim.cocotb_runner import simulators_available
-    from ternkws.errors import UserError
+    from ternkws.golden.audio import read_wav
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.network import forward_int
+    from ternkws.golden.pipeline import clip_features
+    from ternkws.hw.accelerator import CONFIGS, check_config
+    from ternkws.sim.accelerator_verilator import run_rtl
+    from ternkws.sim.cocotb_runner import simulators_available
+    from ternkws.golden.errors import UserError
 
     if args.config not in CONFIGS:
         raise UserError(f"--config must be one of {', '.join(CONFIGS)}, not {args.config!r}")

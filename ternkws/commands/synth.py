@@ -47,19 +47,19 @@ def configure(parser):
 
 
 def run(args):
-    from ternkws.errors import UserError
+    from ternkws.golden.errors import UserError
 
     if args.sweep or args.render:
         return _sweep(args)
     if not args.unit:
-        from hw.units import UNITS
+        from ternkws.boards.units import UNITS
         raise UserError(f"--unit is required (one of {', '.join(UNITS)}), or --sweep")
     if args.freq is not None and not args.freq > 0:
         raise UserError(f"--freq must be positive, not {args.freq}")
 
-    from boards.toolchain import get_device
-    from golden import checkpoint
-    from hw.units import check, config_of, measure
+    from ternkws.boards.toolchain import get_device
+    from ternkws.golden import checkpoint
+    from ternkws.boards.units import check, config_of, measure
 
     device = get_device(args.device)
     model = checkpoint.load(args.checkpoint)
@@ -92,7 +92,7 @@ def _row(label, key, r):
 def format_result(r):
     """The readable table of one measure() result."""
     m = r["model"]
-    from hw.units import _lanes
+    from ternkws.boards.units import _lanes
     lines = [f"{r['unit']}, lanes {_lanes(r)} on {r['device']} ({r['part']}), model {m['topology']} "
              f"{m['id']}, target {r['freq_mhz']:g} MHz",
              f"{'':<13}{'unit':>16}{'harness':>16}{'total':>16}{'capacity':>10}"]
@@ -121,19 +121,19 @@ def format_result(r):
 def _sweep(args):
     from pathlib import Path
 
-    from golden import checkpoint
-    from hw.units import format_table, render_report, sweep, write_report
+    from ternkws.golden import checkpoint
+    from ternkws.boards.units import format_table, render_report, sweep, write_report
 
     out = Path(args.out_dir)
     if args.render:
-        from ternkws.errors import UserError
+        from ternkws.golden.errors import UserError
         if not (out / "units.json").exists():
             raise UserError(f"{out / 'units.json'} does not exist: run 'ternkws synth --sweep' first")
         render_report(out / "units.json", out / "units.md")
         print(f"wrote {out / 'units.md'} from {out / 'units.json'}")
         return 0
-    from ternkws.errors import UserError
-    from hw.units import UNITS, _model_info, merge_sweep
+    from ternkws.golden.errors import UserError
+    from ternkws.boards.units import UNITS, _model_info, merge_sweep
 
     model = checkpoint.load(args.checkpoint)
     units = None

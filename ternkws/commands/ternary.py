@@ -3,7 +3,7 @@
 import json
 import re
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 
 def configure(parser):
@@ -24,7 +24,7 @@ def parse_shape(text):
 
 
 def run(args):
-    from golden.ternary_generator import realized_density, seed_state, ternary_matrix
+    from ternkws.golden.ternary_generator import realized_density, seed_state, ternary_matrix
     c_out, c_in = parse_shape(args.shape)
     if not 0 <= args.seed < 1 << 64:
         raise UserError(f"--seed must be in [0, 2^64), not {args.seed}")

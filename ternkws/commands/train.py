@@ -8,7 +8,7 @@ is a golden .npz (float weights + post-training-quantized int8 model) that `tern
 import os
 from pathlib import Path
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
 
 MODELS = ("ternary", "learned", "budget")
 
@@ -72,8 +72,8 @@ def run(args):
     except ImportError:
         raise UserError("training needs PyTorch: pip install -e '.[train]' (CPU wheel: add "
                         "--extra-index-url https://download.pytorch.org/whl/cpu)") from None
-    from golden.train.augment import AugmentConfig
-    from golden.train.trainer import TrainConfig, preset, train
+    from ternkws.golden.train.augment import AugmentConfig
+    from ternkws.golden.train.trainer import TrainConfig, preset, train
 
     top, description = preset(args.model)
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,

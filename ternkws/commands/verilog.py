@@ -33,9 +33,9 @@ def run(args):
 
     from amaranth.back import verilog
 
-    from golden.checkpoint import load
-    from hw.accelerator import CONFIGS, Accelerator
-    from ternkws.errors import UserError
+    from ternkws.golden.checkpoint import load
+    from ternkws.hw.accelerator import CONFIGS, Accelerator
+    from ternkws.golden.errors import UserError
 
     if args.config not in CONFIGS:
         raise UserError(f"--config must be one of {', '.join(CONFIGS)}, not {args.config!r}")

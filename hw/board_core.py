@@ -21,9 +21,9 @@ from amaranth.hdl import Module, ResetInserter
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.accelerator import Accelerator
-from hw.host_link import DEFAULT_TIMEOUT, HostLink
-from hw.uart import UARTRx, UARTTx, divisor_for
+from ternkws.hw.accelerator import Accelerator
+from ternkws.hw.host_link import DEFAULT_TIMEOUT, HostLink
+from ternkws.hw.uart import UARTRx, UARTTx, divisor_for
 
 __all__ = ["BoardCore", "BoardTop"]
 

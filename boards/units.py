@@ -22,7 +22,8 @@ import json
 import time
 from pathlib import Path
 
-from ternkws.errors import UserError
+from ternkws.golden.errors import UserError
+from ternkws.golden.workspace import display_path, source_checkout
 
 __all__ = ["UNITS", "valid_lanes", "check", "config_of", "build", "memories", "measure", "sweep", "write_report",
            "render_report", "merge_sweep", "SWEEP_UP5K_LANES", "SWEEP_WIDE", "SWEEP_CONFIGS"]
@@ -57,22 +58,22 @@ def _post_op_layers(model):
 
 
 def _mixer_acc_width(model):
-    from golden.ternary_mixer import acc_bits
+    from ternkws.golden.ternary_mixer import acc_bits
     return max(acc_bits(c_in) for c_in, _, _ in _mixer_layers(model))
 
 
 def _ternary_generator(lanes, model):
-    from hw.ternary_generator import TernaryGenerator
+    from ternkws.hw.ternary_generator import TernaryGenerator
     return TernaryGenerator([seed for _, _, seed in _mixer_layers(model)], model.topology.density, lanes)
 
 
 def _ternary_mixer(lanes, model):
-    from hw.ternary_mixer import TernaryMixer
+    from ternkws.hw.ternary_mixer import TernaryMixer
     return TernaryMixer(_mixer_layers(model), model.topology.density, lanes)
 
 
 def _depthwise_conv(lanes, model, single_port=False, spram=False):
-    from hw.depthwise_conv import DepthwiseConv
+    from ternkws.hw.depthwise_conv import DepthwiseConv
     return DepthwiseConv(_depthwise_layers(model), lanes, model.features.n_frames, single_port=single_port,
                          attrs={"ram_style": "huge"} if spram else None)
 
@@ -84,7 +85,7 @@ def _stored_weights(model):
     import numpy as np
     ints = model.int_arrays
     if model.topology.mixer != "learned":
-        from golden import checkpoint
+        from ternkws.golden import checkpoint
         if checkpoint.BASELINE_MODEL.exists():
             base = checkpoint.load(checkpoint.BASELINE_MODEL)
             if [(l.c_in, l.c_out, l.residual, l.res_c_in) for l in base.plan] == \
@@ -102,12 +103,12 @@ def _stored_weights(model):
 
 
 def _stored_mixer(lanes, model):
-    from hw.stored_mixer import StoredMixer
+    from ternkws.hw.stored_mixer import StoredMixer
     return StoredMixer(_stored_weights(model), lanes)
 
 
 def _post_op(lanes, model):
-    from hw.post_op import PostOp
+    from ternkws.hw.post_op import PostOp
     return PostOp(_post_op_layers(model), _mixer_acc_width(model), relu=True)
 
 
@@ -162,7 +163,7 @@ def check(name, lanes, model):
 def config_of(name, config):
     """(lanes, options) of unit `name` as the accelerator preset `config` (hw/accelerator.py CONFIGS:
     'up5k', 'ecp5') instantiates it; UserError for an unknown preset."""
-    from hw.accelerator import CONFIGS
+    from ternkws.hw.accelerator import CONFIGS
     if config not in CONFIGS:
         raise UserError(f"unknown accelerator configuration {config!r}; choose one of {', '.join(CONFIGS)}")
     cfg = CONFIGS[config]
@@ -177,7 +178,7 @@ def build(name, lanes, model=None, **options):
     """Unit `name` with `lanes` lanes for `model` (default: the bundled checkpoint); check() first.
     `options`: depthwise_conv's single_port / spram (line buffer in a single-port RAM, in SPRAM)."""
     if model is None:
-        from golden import checkpoint
+        from ternkws.golden import checkpoint
         model = checkpoint.load()
     check(name, lanes, model)
     try:
@@ -224,12 +225,12 @@ def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeou
             options=None, config=None):
     """Synthesize and place unit `name` in a SerialHarness on `device`, and the harness alone around a
     PassThrough of the same widths. Returns {unit: cost (total - harness), total, harness, ...}."""
-    from boards.toolchain import ToolchainError, get_device, synthesize
-    from hw.synth_harness import PassThrough, SerialHarness
+    from ternkws.boards.toolchain import ToolchainError, get_device, synthesize
+    from ternkws.hw.synth_harness import PassThrough, SerialHarness
 
     device = get_device(device)
     if model is None:
-        from golden import checkpoint
+        from ternkws.golden import checkpoint
         model = checkpoint.load()
     options = dict(options or {})
     unit = build(name, lanes, model, **options)
@@ -268,15 +269,9 @@ def _figures(r):
 
 
 def _model_info(model):
-    """id, topology and path (relative to the checkout when inside it) of a model, for reports."""
-    path = Path(model.path) if model.path else None
-    root = Path(__file__).resolve().parents[1]
-    if path is not None:
-        try:
-            path = path.resolve().relative_to(root)
-        except ValueError:
-            pass
-    return {"id": model.model_id, "topology": model.topology.name, "path": str(path) if path else None}
+    """id, topology and path (relative to the checkout when inside it, else the file name) of a model."""
+    return {"id": model.model_id, "topology": model.topology.name,
+            "path": display_path(model.path) if model.path else None}
 
 
 def _result(name, lanes, device, model, harness, total, base, mems):
@@ -323,10 +318,10 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
     accelerator preset of `configs` instantiates it (unless that is a run already made); lanes a unit
     cannot take are clamped to its largest valid count <= the request (post_op: 1, measured once per
     device). A configuration that does not fit is recorded with the tool's message."""
-    from boards.toolchain import ToolchainError
+    from ternkws.boards.toolchain import ToolchainError
 
     if model is None:
-        from golden import checkpoint
+        from ternkws.golden import checkpoint
         model = checkpoint.load()
     source = _source()      # the checkout the units are built from (before the long synthesis runs)
     runs = []
@@ -364,9 +359,12 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
 
 
 def _source():
-    """The checkout the units were built from: commit, and the hw/ files that differed from it."""
+    """The checkout the units were built from: commit, and the hw/ and golden/ files that differed from
+    it. Empty for an installed copy (no git is run outside a source checkout)."""
     import subprocess
-    root = Path(__file__).resolve().parents[1]
+    root = source_checkout()
+    if root is None:
+        return {}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
                                 text=True, timeout=30).stdout.strip()
