@@ -1,7 +1,9 @@
 """The RTL units that `ternkws synth` measures alone, built with the configuration of a checkpoint.
 
-`UNITS[name](lanes, model) -> Component` builds one unit for every layer of the model's plan (the
-unit serves all of them, a `layer` input selects one), exactly as the accelerator instantiates it:
+`build(name, lanes, model)` builds one unit for every layer of the model's plan (the unit serves all of
+them, a `layer` input selects one) from the accelerator's own records (hw/layers.py `hardware_plan`,
+at `lanes` lanes), so it is the unit the accelerator instantiates (tests/test_layers.py compares their
+Verilog). Layer tables are in the accelerator's pass order (a residual 1x1 before its layer's main 1x1):
 
     ternary_generator  leap-forward LFSR: one seed per 1x1 of the plan (residual 1x1 included)
     ternary_mixer      every 1x1 of the plan (c_in, c_out, seed), add/subtract only
@@ -32,56 +34,32 @@ COST_KEYS = ("logic_cells", "ffs", "dsp", "bram", "spram", "lutram")
 
 
 # --------------------------------------------------------------------------------------------------
-# Configuration from the checkpoint
+# Configuration from the checkpoint: the accelerator's own records (hw/layers.py), at other lane counts
 
-def _mixer_layers(model):
-    """(c_in, c_out, seed) of every 1x1 in plan order, residual after main (golden/topology.py)."""
-    out = []
-    for layer in model.plan:
-        out.append((layer.c_in, layer.c_out, layer.seed))
-        if layer.residual:
-            out.append((layer.res_c_in, layer.c_out, layer.res_seed))
-    return out
+MIXER_UNITS = ("ternary_generator", "ternary_mixer", "stored_mixer")
 
 
-def _depthwise_layers(model):
-    ints = model.int_arrays
-    return [(layer.c_in, layer.kernel, layer.dilation, ints[f"{layer.name}.q.dw"],
-             int(ints[f"{layer.name}.q.dw_shift"])) for layer in model.plan if layer.kernel]
+def unit_config(name, lanes, single_port=False, spram=False):
+    """The AcceleratorConfig that builds unit `name` with `lanes` lanes (the other unit's lanes at 1,
+    which does not change this unit)."""
+    from ternkws.hw.layers import AcceleratorConfig
+    mixer_lanes = lanes if name in MIXER_UNITS else 1
+    dw_lanes = lanes if name == "depthwise_conv" else 1
+    return AcceleratorConfig(f"{name}-{lanes}", mixer_lanes=mixer_lanes, dw_lanes=dw_lanes,
+                             single_port_line_buffer=bool(single_port), spram=bool(spram))
 
 
-def _post_op_layers(model):
-    ints = model.int_arrays
-    return [(layer.c_out, ints[f"{layer.name}.q.mult"], ints[f"{layer.name}.q.bias"],
-             int(ints[f"{layer.name}.q.shift"]), ints.get(f"{layer.name}.q.mult_res"))
-            for layer in model.plan]
-
-
-def _mixer_acc_width(model):
-    from ternkws.golden.ternary_mixer import acc_bits
-    return max(acc_bits(c_in) for c_in, _, _ in _mixer_layers(model))
-
-
-def _ternary_generator(lanes, model):
-    from ternkws.hw.ternary_generator import TernaryGenerator
-    return TernaryGenerator([seed for _, _, seed in _mixer_layers(model)], model.topology.density, lanes)
-
-
-def _ternary_mixer(lanes, model):
-    from ternkws.hw.ternary_mixer import TernaryMixer
-    return TernaryMixer(_mixer_layers(model), model.topology.density, lanes)
-
-
-def _depthwise_conv(lanes, model, single_port=False, spram=False):
-    from ternkws.hw.depthwise_conv import DepthwiseConv
-    return DepthwiseConv(_depthwise_layers(model), lanes, model.features.n_frames, single_port=single_port,
-                         attrs={"ram_style": "huge"} if spram else None)
+def unit_plan(name, lanes, model, **options):
+    """hardware_plan() of `model` for unit `name`: for the stored-weights mixer of a ternary model, the
+    learned 1x1 weights of golden/models/baseline.npz when its plan has the same shapes, else seeded
+    random int8 matrices of the same shapes (the ROM's size depends on the shapes only)."""
+    from ternkws.hw.layers import hardware_plan
+    weights = _stored_weights(model) if name == "stored_mixer" else None
+    return hardware_plan(model, unit_config(name, lanes, **options), mixer_weights=weights)
 
 
 def _stored_weights(model):
-    """The learned int8 1x1 matrices of a learned checkpoint; for a ternary one, those of the bundled
-    learned baseline (golden/models/baseline.npz) when its plan has the same shapes, else seeded
-    random int8 matrices of the same shapes (the ROM's size depends on the shapes only)."""
+    """{array name: int8 matrix} of every learned 1x1 the stored-weights mixer of `model` holds."""
     import numpy as np
     ints = model.int_arrays
     if model.topology.mixer != "learned":
@@ -91,25 +69,40 @@ def _stored_weights(model):
             if [(l.c_in, l.c_out, l.residual, l.res_c_in) for l in base.plan] == \
                     [(l.c_in, l.c_out, l.residual, l.res_c_in) for l in model.plan]:
                 ints = base.int_arrays
-    out = []
+    out = {}
     rng = np.random.default_rng(0)
     for layer in model.plan:
         for key, c_in in ((f"{layer.name}.q.pw", layer.c_in), (f"{layer.name}.q.res.pw", layer.res_c_in)):
             if key.endswith(".res.pw") and not layer.residual:
                 continue
             w = ints.get(key)
-            out.append(w if w is not None else rng.integers(-127, 128, (layer.c_out, c_in), dtype=np.int8))
+            out[key] = w if w is not None else rng.integers(-127, 128, (layer.c_out, c_in), dtype=np.int8)
     return out
 
 
-def _stored_mixer(lanes, model):
-    from ternkws.hw.stored_mixer import StoredMixer
-    return StoredMixer(_stored_weights(model), lanes)
+def _ternary_generator(plan):
+    from ternkws.hw.layers import make_generator
+    return make_generator(plan)
 
 
-def _post_op(lanes, model):
-    from ternkws.hw.post_op import PostOp
-    return PostOp(_post_op_layers(model), _mixer_acc_width(model), relu=True)
+def _ternary_mixer(plan):
+    from ternkws.hw.layers import make_mixer
+    return make_mixer(plan, stored=False)
+
+
+def _stored_mixer(plan):
+    from ternkws.hw.layers import make_mixer
+    return make_mixer(plan, stored=True)
+
+
+def _depthwise_conv(plan):
+    from ternkws.hw.layers import make_depthwise
+    return make_depthwise(plan)
+
+
+def _post_op(plan):
+    from ternkws.hw.layers import make_post_op
+    return make_post_op(plan)
 
 
 UNITS = {
@@ -137,12 +130,13 @@ MEMORY_ROLES = {
 def valid_lanes(name, model):
     """The lane counts unit `name` accepts with this model: divisors of every channel count it streams
     (the generator has the mixer's, since it feeds it); post_op has none (1)."""
+    from ternkws.hw.layers import schedule
     if name == "post_op":
         return [1]
-    if name in ("ternary_generator", "ternary_mixer", "stored_mixer"):
-        counts = [c_in for c_in, _, _ in _mixer_layers(model)]
+    if name in MIXER_UNITS:
+        counts = [p.c_in for p in schedule(model)]
     elif name == "depthwise_conv":
-        counts = [c for c, *_ in _depthwise_layers(model)]
+        counts = [p.c_in for p in schedule(model) if p.dw >= 0]
     else:
         raise UserError(f"unknown unit {name!r}; choose one of {', '.join(UNITS)}")
     limit = min(counts)
@@ -163,7 +157,7 @@ def check(name, lanes, model):
 def config_of(name, config):
     """(lanes, options) of unit `name` as the accelerator preset `config` (hw/accelerator.py CONFIGS:
     'up5k', 'ecp5') instantiates it; UserError for an unknown preset."""
-    from ternkws.hw.accelerator import CONFIGS
+    from ternkws.hw.layers import CONFIGS
     if config not in CONFIGS:
         raise UserError(f"unknown accelerator configuration {config!r}; choose one of {', '.join(CONFIGS)}")
     cfg = CONFIGS[config]
@@ -182,7 +176,7 @@ def build(name, lanes, model=None, **options):
         model = checkpoint.load()
     check(name, lanes, model)
     try:
-        return UNITS[name](lanes, model, **options)
+        return UNITS[name](unit_plan(name, lanes, model, **options))
     except (TypeError, ValueError) as e:
         raise UserError(f"{name} with {lanes} lanes: {e}") from None
 

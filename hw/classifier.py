@@ -1,0 +1,109 @@
+"""Classifier: pool sums -> learned int8 linear layer -> logits, then the class (twin: golden/classifier.py).
+
+logit[k] = bias[k] + sum_c weight[k, c] * pool[c]; class = the first k with the largest logit. The pool
+sums live outside (the accelerator keeps them in its acc_res memory); the classifier reads them through
+a memory read port of its own signature. The weights are a ROM (n_classes * channels int8) and the
+biases constants, both from the checkpoint at elaboration.
+
+Ports
+-----
+start : In(1)          pulse for one cycle (while `idle`): classify the pool sums now in memory.
+pool_addr : Out(range(channels)), pool_en : Out(1), pool_data : In(signed(pool_bits))
+                       read port of the pool memory: data of the address given with en high arrives
+                       the next cycle (a synchronous read, like amaranth.lib.memory's).
+o : Out(stream.Signature(StructLayout({"value": signed(32), "last": 1})))
+                       n_classes logits (last = 0), then the class index (last = 1).
+idle : Out(1)          high when no classification is in progress.
+
+Schedule: per class, channels + 1 cycles of one multiply-accumulate (cycle c reads channel c, cycle
+c + 1 accumulates it), then one cycle at least to emit the logit (longer under back-pressure); after
+the last logit, one beat with the class. From the cycle `start` is high to the cycle the class beat is
+taken, both counted, without back-pressure: n_classes * (channels + 2) + 2 cycles.
+"""
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+import numpy as np
+
+LOGIT_BITS = 32     # logit width (golden/classifier.py: 32-bit signed for T <= 128, C <= 128)
+
+__all__ = ["Classifier", "cycles"]
+
+
+def cycles(channels, n_classes):
+    """Cycles from the `start` cycle to the cycle the class beat is taken, both counted, output always ready."""
+    return n_classes * (channels + 2) + 2
+
+
+class Classifier(wiring.Component):
+    def __init__(self, layer):
+        weights = np.asarray(layer.weights)
+        bias = np.asarray(layer.bias)
+        if weights.shape != (layer.n_classes, layer.channels):
+            raise ValueError(f"classifier weights must have shape {(layer.n_classes, layer.channels)}, "
+                             f"not {weights.shape}")
+        if bias.shape != (layer.n_classes,):
+            raise ValueError(f"classifier bias must have shape {(layer.n_classes,)}, not {bias.shape}")
+        self._layer, self._weights, self._bias = layer, weights, bias
+        super().__init__({
+            "start": In(1),
+            "pool_addr": Out(range(layer.channels)),
+            "pool_en": Out(1),
+            "pool_data": In(signed(layer.pool_bits)),
+            "o": Out(stream.Signature(data.StructLayout({"value": signed(LOGIT_BITS), "last": 1}))),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        C, K = self._layer.channels, self._layer.n_classes
+        m.submodules.weights = rom = Memory(shape=signed(8), depth=K * C,
+                                            init=[int(v) for v in self._weights.ravel()])
+        rd = rom.read_port()
+
+        k = Signal(range(K + 1))
+        c = Signal(range(C + 1))
+        mac = Signal(signed(LOGIT_BITS + 8))
+        logit = Signal(signed(LOGIT_BITS))
+        best = Signal(signed(LOGIT_BITS))
+        best_k = Signal(range(K))
+
+        with m.FSM(name="classify"):
+            with m.State("IDLE"):
+                m.d.comb += self.idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += [k.eq(0), c.eq(0)]
+                    m.next = "MAC"
+            with m.State("MAC"):
+                # One MAC per cycle: cycle c issues the reads of channel c, cycle c + 1 accumulates it.
+                m.d.comb += [self.pool_addr.eq(c), self.pool_en.eq(1), rd.addr.eq(k * C + c), rd.en.eq(1)]
+                with m.If(c == 0):
+                    with m.Switch(k):
+                        for kk, b in enumerate(self._bias):
+                            with m.Case(kk):
+                                m.d.sync += mac.eq(int(b))
+                with m.Else():
+                    m.d.sync += mac.eq(mac + rd.data * self.pool_data)
+                with m.If(c == C):
+                    m.d.sync += [logit.eq(mac + rd.data * self.pool_data), c.eq(0)]
+                    m.next = "EMIT"
+                with m.Else():
+                    m.d.sync += c.eq(c + 1)
+            with m.State("EMIT"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(logit)]
+                with m.If(self.o.ready):
+                    with m.If((k == 0) | (logit > best)):
+                        m.d.sync += [best.eq(logit), best_k.eq(k)]
+                    with m.If(k == K - 1):
+                        m.next = "CLASS"
+                    with m.Else():
+                        m.d.sync += k.eq(k + 1)
+                        m.next = "MAC"
+            with m.State("CLASS"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(best_k), self.o.payload.last.eq(1)]
+                with m.If(self.o.ready):
+                    m.next = "IDLE"
+        return m
