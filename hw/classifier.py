@@ -21,14 +21,13 @@ the last logit, one beat with the class. From the cycle `start` is high to the c
 taken, both counted, without back-pressure: n_classes * (channels + 2) + 2 cycles.
 """
 
+import numpy as np
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-import numpy as np
-
-LOGIT_BITS = 32     # logit width (golden/classifier.py: 32-bit signed for T <= 128, C <= 128)
+from ternkws.golden.contract import LOGIT_BITS
 
 __all__ = ["Classifier", "cycles"]
 
