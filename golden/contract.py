@@ -129,8 +129,8 @@ _INT8 = "the RTL's 8-bit weight memories and int8 x int8 multipliers"
 INT_BOUNDS = (
     # most specific suffix first
     Bound("classifier.q.weight", WEIGHT_MIN, WEIGHT_MAX, "an int8 classifier weight", _INT8),
-    Bound("classifier.q.bias", -CLASSIFIER_BIAS_MAX, CLASSIFIER_BIAS_MAX, "a classifier bias (|v| <= 2^30)",
-          "32-bit logits with headroom for the pooled products"),
+    Bound("classifier.q.bias", -CLASSIFIER_BIAS_MAX, CLASSIFIER_BIAS_MAX, "a classifier bias",
+          "32-bit logits with 2^30 of headroom for the pooled products"),
     Bound(".q.dw_shift", 0, DW_SHIFT_MAX, "a depthwise rounding shift", "the depthwise requantization"),
     Bound(".q.dw", WEIGHT_MIN, WEIGHT_MAX, "an int8 depthwise weight", _INT8),
     Bound(".q.res.pw", WEIGHT_MIN, WEIGHT_MAX, "an int8 learned residual 1x1 weight", _INT8),

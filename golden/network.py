@@ -15,14 +15,14 @@ import numpy as np
 
 from . import classifier as cls_twin
 from .depthwise_conv import depthwise_conv
-from .post_op import MULT_BITS, BIAS_BITS, Z_BITS, post_op
+from .contract import BIAS_BITS, CLASSIFIER_BIAS_MAX, LOGIT_BITS, MULT_BITS, SHIFT_MAX as MAX_SHIFT
+from .post_op import post_op
 from .ternary_generator import ternary_matrix
 from .ternary_mixer import stored_mixer, ternary_mixer
 from .topology import Topology, plan
 
 BN_EPS = 1e-3          # NeMo's BatchNorm1d eps for Jasper/MatchboxNet blocks
 CALIB_PERCENTILE = 99.99
-MAX_SHIFT = Z_BITS - 8
 
 
 @lru_cache(maxsize=64)
@@ -208,8 +208,9 @@ def quantize(top: Topology, arrays, calib_x, frames):
     q["classifier.q.weight"] = np.clip(np.floor(wc / s_c + 0.5), -127, 127).astype(np.int8)
     logit_scale = s_x * s_c / frames
     bias = np.floor(np.asarray(arrays["classifier.bias"], np.float64) / logit_scale + 0.5)
-    if np.max(np.abs(bias)) > 2 ** 30:
-        raise ValueError("classifier bias too large for the int8 contract (32-bit logits)")
+    if np.max(np.abs(bias)) > CLASSIFIER_BIAS_MAX:
+        raise ValueError(f"classifier bias too large for the int8 contract ({LOGIT_BITS}-bit logits, "
+                         f"|bias| <= 2^30)")
     q["classifier.q.bias"] = bias.astype(np.int64)
     scales["logit"] = logit_scale
     return q, scales

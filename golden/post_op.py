@@ -7,11 +7,8 @@ y = sat8(round_shift(z, shift))             without
 
 import numpy as np
 
+from .contract import BIAS_BITS, MULT_BITS, Z_BITS  # noqa: F401  (widths: golden/contract.py; re-exported)
 from .intmath import round_shift, sat
-
-MULT_BITS = 16     # mult, mult_res: signed 16-bit
-BIAS_BITS = 32     # bias: signed 32-bit
-Z_BITS = 48        # the post-op accumulator
 
 
 def post_op(acc, mult, bias, shift, acc_res=None, mult_res=None, relu=True):
