@@ -70,8 +70,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ternkws.golden.depthwise_conv import acc_bits
+from ternkws.hw.params import check_int, check_int_array, check_sequence, layer_fields
 
-__all__ = ["DepthwiseLayer", "DepthwiseConv", "cycles_per_frame", "cycles_per_run"]
+__all__ = ["DepthwiseLayer", "DepthwiseConv", "check_config", "cycles_per_frame", "cycles_per_run"]
 
 
 @dataclass(frozen=True)
@@ -92,51 +93,31 @@ class DepthwiseLayer:
         return (self.kernel - 1) * self.dilation + 1
 
 
-def _as_int(value, what):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an integer, not {value!r}")
-    return int(value)
-
-
-def _normalize_layer(index, layer):
+def _check_layer(index, layer):
     name = f"layer {index}"
-    if isinstance(layer, DepthwiseLayer):
-        fields = (layer.channels, layer.kernel, layer.dilation, layer.weight, layer.shift)
-    elif isinstance(layer, (tuple, list)):
-        if len(layer) != 5:
-            raise TypeError(f"{name}: expected (channels, kernel, dilation, weight, shift), "
-                            f"got a sequence of {len(layer)} items")
-        fields = tuple(layer)
-    elif all(hasattr(layer, a) for a in ("channels", "kernel", "dilation", "weight", "shift")):
-        fields = (layer.channels, layer.kernel, layer.dilation, layer.weight, layer.shift)
-    else:
-        raise TypeError(f"{name}: expected (channels, kernel, dilation, weight, shift) or an object with "
-                        f"those attributes, not {layer!r}")
-    channels, kernel, dilation, weight, shift = fields
-    channels = _as_int(channels, f"{name}: channels")
-    kernel = _as_int(kernel, f"{name}: kernel")
-    dilation = _as_int(dilation, f"{name}: dilation")
-    shift = _as_int(shift, f"{name}: shift")
-    if channels < 1:
-        raise ValueError(f"{name}: channels must be >= 1, not {channels}")
+    channels, kernel, dilation, weight, shift = layer_fields(
+        layer, name, ("channels", "kernel", "dilation", "weight", "shift"))
+    channels = check_int(channels, f"{name}: channels", low=1)
+    kernel = check_int(kernel, f"{name}: kernel")
     if kernel < 1 or kernel % 2 == 0:
         raise ValueError(f"{name}: kernel must be odd and >= 1 (centred 'same' padding), not {kernel}")
-    if dilation < 1:
-        raise ValueError(f"{name}: dilation must be >= 1, not {dilation}")
-    if shift < 0:
-        raise ValueError(f"{name}: shift must be >= 0, not {shift}")
-    w = np.asarray(weight)
-    if w.shape != (channels, kernel):
-        raise ValueError(f"{name}: weight must have shape (channels, kernel) = ({channels}, {kernel}), "
-                         f"not {w.shape}")
-    if w.dtype.kind not in "iub":
-        if w.dtype.kind != "f" or not np.all(np.isfinite(w)) or not np.array_equal(w, np.round(w)):
-            raise ValueError(f"{name}: weight must hold integers (int8), not {w.dtype} values")
-    w64 = w.astype(np.int64)
-    if w64.size and (w64.min() < -128 or w64.max() > 127):
-        raise ValueError(f"{name}: weight must be int8, in [-128, 127], not [{w64.min()}, {w64.max()}]")
-    w64.setflags(write=False)
-    return DepthwiseLayer(channels, kernel, dilation, w64, shift)
+    dilation = check_int(dilation, f"{name}: dilation", low=1)
+    shift = check_int(shift, f"{name}: shift", low=0)
+    weight = check_int_array(weight, f"{name}: weight", bits=8, shape=(channels, kernel),
+                             shape_text=f"(channels, kernel) = ({channels}, {kernel})")
+    return DepthwiseLayer(channels, kernel, dilation, weight, shift)
+
+
+def check_config(layers, lanes, frames):
+    """(layers as DepthwiseLayer tuple, lanes, frames), checked as DepthwiseConv takes them; TypeError /
+    ValueError naming the bad value. Callers may run it before building the unit."""
+    lanes = check_int(lanes, "lanes", low=1)
+    frames = check_int(frames, "frames", low=1)
+    layers = tuple(_check_layer(n, layer) for n, layer in enumerate(check_sequence(layers, "layers", "layer")))
+    for n, layer in enumerate(layers):
+        if layer.channels % lanes:
+            raise ValueError(f"layer {n}: lanes ({lanes}) must divide its channels ({layer.channels})")
+    return layers, lanes, frames
 
 
 def cycles_per_frame(channels, kernel, lanes):
@@ -175,13 +156,10 @@ class DepthwiseConv(wiring.Component):
     """
 
     def __init__(self, layers, lanes, frames, single_port=False, attrs=None):
+        self._layers, self._lanes, self._frames = check_config(layers, lanes, frames)
         self._single_port = bool(single_port)
         self._attrs = dict(attrs or {})        # attributes of the line-buffer memory (e.g. ram_style)
-        try:
-            self._configure(layers, lanes, frames)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True      # a rejected configuration is not an unused design
-            raise
+        self._acc_width = max(acc_bits(layer.kernel) for layer in self._layers)
         beat = data.ArrayLayout(signed(8), self._lanes)
         super().__init__({
             "layer": In(range(len(self._layers))),
@@ -189,28 +167,6 @@ class DepthwiseConv(wiring.Component):
             "o": Out(stream.Signature(beat)),
             "idle": Out(1),
         })
-
-    def _configure(self, layers, lanes, frames):
-        lanes = _as_int(lanes, "lanes")
-        frames = _as_int(frames, "frames")
-        if lanes < 1:
-            raise ValueError(f"lanes must be >= 1, not {lanes}")
-        if frames < 1:
-            raise ValueError(f"frames must be >= 1, not {frames}")
-        try:
-            layers = list(layers)
-        except TypeError:
-            raise TypeError(f"layers must be a sequence of layers, not {layers!r}") from None
-        if not layers:
-            raise ValueError("layers must hold at least one layer")
-        layers = [_normalize_layer(n, layer) for n, layer in enumerate(layers)]
-        for n, layer in enumerate(layers):
-            if layer.channels % lanes:
-                raise ValueError(f"layer {n}: lanes ({lanes}) must divide its channels ({layer.channels})")
-        self._layers = tuple(layers)
-        self._lanes = lanes
-        self._frames = frames
-        self._acc_width = max(acc_bits(layer.kernel) for layer in layers)
 
     layers = property(lambda self: self._layers)
     lanes = property(lambda self: self._lanes)

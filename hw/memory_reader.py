@@ -9,6 +9,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from ternkws.hw.params import check_int
+
+__all__ = ["MemoryReader", "FIFO_DEPTH"]
+
 FIFO_DEPTH = 4
 
 
@@ -16,8 +20,7 @@ class MemoryReader(wiring.Component):
     """Ports: start (pulse, loads count), count, o (words), busy; addr/en/data face the read port."""
 
     def __init__(self, shape, depth):
-        if depth < 1:
-            raise ValueError(f"depth must be >= 1, not {depth}")
+        depth = check_int(depth, "depth", low=1)
         self._shape, self._depth = Shape.cast(shape), depth
         super().__init__({
             "start": In(1),

@@ -42,8 +42,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ternkws.golden.contract import BIAS_BITS, MULT_BITS, Z_BITS
+from ternkws.hw.params import check_bool, check_int, check_int_array, check_sequence, layer_fields
 
-__all__ = ["PostOpLayer", "PostOp", "MAX_SHIFT", "MAX_ACC_WIDTH"]
+__all__ = ["PostOpLayer", "PostOp", "check_config", "MAX_SHIFT", "MAX_ACC_WIDTH"]
 
 MAX_SHIFT = Z_BITS - 8          # 40
 # |acc * mult| + |acc_res * mult_res| + |bias| <= 2 * 2^(w-1) * 2^15 + 2^31 < 2^47 needs w <= 31
@@ -69,53 +70,31 @@ def _signed_width(values):
     return max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0) + 1
 
 
-def _as_int(value, what):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an integer, not {value!r}")
-    return int(value)
-
-
-def _int_vector(value, what, length, bits):
-    v = np.asarray(value)
-    if v.shape != (length,):
-        raise ValueError(f"{what} must have shape ({length},) (one per output channel), not {v.shape}")
-    if v.dtype.kind not in "iub":
-        if v.dtype.kind != "f" or not np.all(np.isfinite(v)) or not np.array_equal(v, np.round(v)):
-            raise ValueError(f"{what} must hold integers, not {v.dtype} values")
-    v = v.astype(np.int64)
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if v.min() < lo or v.max() > hi:
-        raise ValueError(f"{what} must be signed {bits}-bit, in [{lo}, {hi}], not [{v.min()}, {v.max()}]")
-    v.setflags(write=False)
-    return v
-
-
-def _normalize_layer(index, layer):
+def _check_layer(index, layer):
     name = f"layer {index}"
-    if isinstance(layer, PostOpLayer):
-        fields = (layer.c_out, layer.mult, layer.bias, layer.shift, layer.mult_res)
-    elif isinstance(layer, (tuple, list)):
-        if len(layer) not in (4, 5):
-            raise TypeError(f"{name}: expected (c_out, mult, bias, shift, mult_res or None), "
-                            f"got a sequence of {len(layer)} items")
-        fields = tuple(layer) + (None,) * (5 - len(layer))
-    elif all(hasattr(layer, a) for a in ("c_out", "mult", "bias", "shift")):
-        fields = (layer.c_out, layer.mult, layer.bias, layer.shift, getattr(layer, "mult_res", None))
-    else:
-        raise TypeError(f"{name}: expected (c_out, mult, bias, shift, mult_res or None) or an object with "
-                        f"those attributes, not {layer!r}")
-    c_out, mult, bias, shift, mult_res = fields
-    c_out = _as_int(c_out, f"{name}: c_out")
-    shift = _as_int(shift, f"{name}: shift")
-    if c_out < 1:
-        raise ValueError(f"{name}: c_out must be >= 1, not {c_out}")
-    if not 0 <= shift <= MAX_SHIFT:
-        raise ValueError(f"{name}: shift must be in [0, {MAX_SHIFT}], not {shift}")
-    mult = _int_vector(mult, f"{name}: mult", c_out, MULT_BITS)
-    bias = _int_vector(bias, f"{name}: bias", c_out, BIAS_BITS)
+    c_out, mult, bias, shift, mult_res = layer_fields(layer, name, ("c_out", "mult", "bias", "shift"),
+                                                      optional=("mult_res",))
+    c_out = check_int(c_out, f"{name}: c_out", low=1)
+    shift = check_int(shift, f"{name}: shift", low=0, high=MAX_SHIFT)
+
+    def vector(value, what, bits):
+        return check_int_array(value, f"{name}: {what}", bits=bits, shape=(c_out,),
+                               shape_text=f"({c_out},) (one per output channel)")
+    mult = vector(mult, "mult", MULT_BITS)
+    bias = vector(bias, "bias", BIAS_BITS)
     if mult_res is not None:
-        mult_res = _int_vector(mult_res, f"{name}: mult_res", c_out, MULT_BITS)
+        mult_res = vector(mult_res, "mult_res", MULT_BITS)
     return PostOpLayer(c_out, mult, bias, shift, mult_res)
+
+
+def check_config(layers, acc_width, relu):
+    """(layers as PostOpLayer tuple, acc_width, relu), checked as PostOp takes them; TypeError /
+    ValueError naming the bad value. Callers may run it before building the unit."""
+    acc_width = check_int(acc_width, "acc_width", low=1, high=MAX_ACC_WIDTH,
+                          bounds=f"in [1, {MAX_ACC_WIDTH}] so that z fits {Z_BITS} bits")
+    relu = check_bool(relu, "relu")
+    layers = tuple(_check_layer(n, layer) for n, layer in enumerate(check_sequence(layers, "layers", "layer")))
+    return layers, acc_width, relu
 
 
 class PostOp(wiring.Component):
@@ -136,34 +115,13 @@ class PostOp(wiring.Component):
     """
 
     def __init__(self, layers, acc_width, relu=True):
-        try:
-            self._configure(layers, acc_width, relu)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True      # a rejected configuration is not an unused design
-            raise
+        self._layers, self._acc_width, self._relu = check_config(layers, acc_width, relu)
         super().__init__({
             "layer": In(range(len(self._layers))),
             "i": In(stream.Signature(data.StructLayout({"acc": signed(self._acc_width),
                                                           "acc_res": signed(self._acc_width)}))),
             "o": Out(stream.Signature(signed(8))),
         })
-
-    def _configure(self, layers, acc_width, relu):
-        acc_width = _as_int(acc_width, "acc_width")
-        if not 1 <= acc_width <= MAX_ACC_WIDTH:
-            raise ValueError(f"acc_width must be in [1, {MAX_ACC_WIDTH}] so that z fits {Z_BITS} bits, "
-                             f"not {acc_width}")
-        if not isinstance(relu, (bool, np.bool_)):
-            raise TypeError(f"relu must be True or False, not {relu!r}")
-        try:
-            layers = list(layers)
-        except TypeError:
-            raise TypeError(f"layers must be a sequence of layers, not {layers!r}") from None
-        if not layers:
-            raise ValueError("layers must hold at least one layer")
-        self._layers = tuple(_normalize_layer(n, layer) for n, layer in enumerate(layers))
-        self._acc_width = acc_width
-        self._relu = bool(relu)
 
     layers = property(lambda self: self._layers)
     acc_width = property(lambda self: self._acc_width)

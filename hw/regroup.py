@@ -10,12 +10,17 @@ from amaranth.hdl import Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ternkws.hw.params import check_positive
+
+__all__ = ["Regroup"]
+
 
 class Regroup(wiring.Component):
+    """i: In(stream.Signature(ArrayLayout(shape, n_in))) -> o: Out(stream.Signature(ArrayLayout(shape,
+    n_out))); element order kept (element k of the stream is element k % n of beat k // n)."""
+
     def __init__(self, shape, n_in, n_out):
-        for name, n in (("n_in", n_in), ("n_out", n_out)):
-            if not isinstance(n, int) or n < 1:
-                raise ValueError(f"{name} must be a positive integer, not {n!r}")
+        n_in, n_out = check_positive(n_in, "n_in"), check_positive(n_out, "n_out")
         if n_out % n_in and n_in % n_out:
             raise ValueError(f"one of n_in={n_in} and n_out={n_out} must divide the other")
         self._shape, self._n_in, self._n_out = Shape.cast(shape), n_in, n_out
@@ -23,6 +28,10 @@ class Regroup(wiring.Component):
             "i": In(stream.Signature(data.ArrayLayout(shape, n_in))),
             "o": Out(stream.Signature(data.ArrayLayout(shape, n_out))),
         })
+
+    shape = property(lambda self: self._shape)
+    n_in = property(lambda self: self._n_in)
+    n_out = property(lambda self: self._n_out)
 
     def elaborate(self, platform):
         m = Module()

@@ -9,8 +9,8 @@ from amaranth.hdl import Signal, signed
 
 from ternkws.golden.ternary_mixer import stored_acc_bits
 
-from .ternary_mixer import TernaryMixer
-from .weight_rom import WeightRom, check_weights
+from ternkws.hw.ternary_mixer import TernaryMixer
+from ternkws.hw.weight_rom import WeightRom, check_weights
 
 
 class StoredMixer(TernaryMixer):

@@ -26,8 +26,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ternkws.golden.ternary_generator import BITS_PER_ENTRY, WIDTH, bit_masks, seed_state, threshold
+from ternkws.hw.params import check_int, check_lanes, check_sequence
 
-__all__ = ["TernaryGenerator", "check_density", "check_lanes", "check_seed", "check_seeds"]
+__all__ = ["TernaryGenerator", "check_density", "check_seed", "check_seeds"]
 
 
 def check_density(density):
@@ -39,31 +40,14 @@ def check_density(density):
     return float(density)
 
 
-def check_lanes(lanes):
-    """`lanes` as a positive int; TypeError/ValueError otherwise."""
-    if isinstance(lanes, bool) or not isinstance(lanes, numbers.Integral):
-        raise TypeError(f"lanes must be a positive integer, not {lanes!r}")
-    if lanes < 1:
-        raise ValueError(f"lanes must be at least 1, not {lanes}")
-    return int(lanes)
-
-
 def check_seed(seed, what="seed"):
     """`seed` as an int in [0, 2^64); TypeError/ValueError otherwise."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"{what} must be an integer in [0, 2^64), not {seed!r}")
-    if not 0 <= seed < 1 << 64:
-        raise ValueError(f"{what} must be in [0, 2^64), not {seed}")
-    return int(seed)
+    return check_int(seed, what, low=0, high=(1 << 64) - 1, kind="an integer in [0, 2^64)", bounds="in [0, 2^64)")
 
 
 def check_seeds(seeds):
     """`seeds` as a non-empty tuple of ints in [0, 2^64); TypeError/ValueError otherwise."""
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
-        raise TypeError(f"seeds must be a sequence of integers, not {seeds!r}")
-    seeds = tuple(seeds)
-    if not seeds:
-        raise ValueError("seeds must hold at least one seed (one per layer), not an empty sequence")
+    seeds = check_sequence(seeds, "seeds", "seed (one per layer)", "integers")
     return tuple(check_seed(s, f"seeds[{n}]") for n, s in enumerate(seeds))
 
 
@@ -81,13 +65,9 @@ class TernaryGenerator(wiring.Component):
     """
 
     def __init__(self, seeds, density, lanes):
-        try:
-            self._seeds = check_seeds(seeds)
-            self._density = check_density(density)
-            self._lanes = check_lanes(lanes)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True     # a rejected unit is not an "unused elaboratable"
-            raise
+        self._seeds = check_seeds(seeds)
+        self._density = check_density(density)
+        self._lanes = check_lanes(lanes)
         super().__init__({
             "layer": In(range(len(self._seeds))),
             "restart": In(1),

@@ -47,16 +47,14 @@ a cycle per `lanes` entries whether they are zero or not, so cycles do not depen
 time frame at 1 lane and 4,105 at 16 lanes (8.4 M and 0.53 M cycles for a 128-frame window).
 """
 
-import numbers
-
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ternkws.golden.ternary_mixer import acc_bits
-
-from .ternary_generator import TernaryGenerator, check_density, check_lanes, check_seed
+from ternkws.hw.params import check_lanes, check_positive, check_sequence
+from ternkws.hw.ternary_generator import TernaryGenerator, check_density, check_seed
 
 __all__ = ["TernaryMixer", "cycles_per_frame"]
 
@@ -67,28 +65,21 @@ def cycles_per_frame(c_in, c_out, lanes):
 
 
 def _check_layers(layers, lanes):
-    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
-        raise TypeError(f"layers must be a sequence of (c_in, c_out, seed) tuples, not {layers!r}")
-    layers = tuple(layers)
-    if not layers:
-        raise ValueError("layers must hold at least one (c_in, c_out, seed) tuple, not an empty sequence")
+    layers = check_sequence(layers, "layers", "(c_in, c_out, seed) tuple")
     checked = []
     for n, layer in enumerate(layers):
         try:
             c_in, c_out, seed = layer
         except (TypeError, ValueError):
             raise TypeError(f"layer {n} must be a (c_in, c_out, seed) tuple, not {layer!r}") from None
-        for name, value in (("c_in", c_in), ("c_out", c_out)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"layer {n}: {name} must be a positive integer, not {value!r}")
-            if value < 1:
-                raise ValueError(f"layer {n}: {name} must be a positive integer, not {value}")
+        c_in = check_positive(c_in, f"layer {n}: c_in")
+        c_out = check_positive(c_out, f"layer {n}: c_out")
         seed = check_seed(seed, f"layer {n}: seed")
         if c_in % lanes:
             raise ValueError(
                 f"layer {n}: lanes={lanes} does not divide c_in={c_in}; choose lanes among the divisors "
                 f"of every layer's c_in")
-        checked.append((int(c_in), int(c_out), seed))
+        checked.append((c_in, c_out, seed))
     return tuple(checked)
 
 
@@ -116,13 +107,9 @@ class TernaryMixer(wiring.Component):
     """
 
     def __init__(self, layers, density, lanes):
-        try:
-            self._lanes = check_lanes(lanes)
-            self._density = check_density(density)
-            self._layers = _check_layers(layers, self._lanes)
-        except (TypeError, ValueError):
-            self._MustUse__silence = True     # a rejected unit is not an "unused elaboratable"
-            raise
+        self._lanes = check_lanes(lanes)
+        self._density = check_density(density)
+        self._layers = _check_layers(layers, self._lanes)
         self._acc_width = max(self._acc_bits(c_in) for c_in, _, _ in self._layers)
         super().__init__({
             "layer": In(range(len(self._layers))),

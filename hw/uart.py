@@ -22,7 +22,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["UARTRx", "UARTTx", "divisor_for", "MIN_DIVISOR"]
+from ternkws.hw.params import check_int
+
+__all__ = ["UARTRx", "UARTTx", "check_divisor", "divisor_for", "MIN_DIVISOR"]
 
 MIN_DIVISOR = 4
 
@@ -44,10 +46,14 @@ def divisor_for(clk_freq, baud, tolerance=0.02):
     return divisor
 
 
-def _check_divisor(component, divisor):
-    if not isinstance(divisor, int) or divisor < MIN_DIVISOR:
-        component._MustUse__silence = True      # no "created but never used" warning for a refused one
-        raise ValueError(f"divisor (clocks per bit) must be an integer >= {MIN_DIVISOR}, not {divisor!r}")
+def check_divisor(divisor):
+    """`divisor` (clocks per bit) as an int >= MIN_DIVISOR; ValueError otherwise, a non-integer included
+    (the UART's one parameter is a count: any bad value is a ValueError)."""
+    try:
+        return check_int(divisor, "divisor (clocks per bit)", low=MIN_DIVISOR,
+                         kind=f"an integer >= {MIN_DIVISOR}", bounds=f"an integer >= {MIN_DIVISOR}")
+    except TypeError as error:
+        raise ValueError(*error.args) from None
 
 
 class UARTRx(wiring.Component):
@@ -62,8 +68,7 @@ class UARTRx(wiring.Component):
     active: Out(1)
 
     def __init__(self, divisor):
-        _check_divisor(self, divisor)
-        self._divisor = divisor
+        self._divisor = check_divisor(divisor)
         super().__init__()
 
     @property
@@ -132,8 +137,7 @@ class UARTTx(wiring.Component):
     tx: Out(1, init=1)
 
     def __init__(self, divisor):
-        _check_divisor(self, divisor)
-        self._divisor = divisor
+        self._divisor = check_divisor(divisor)
         super().__init__()
 
     @property

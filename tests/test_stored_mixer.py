@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The stored-weights baseline mixer against golden stored_mixer, under stalls; the weight ROM alone."""
 
 import random

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw/ternary_generator.py against its golden twin golden/ternary_generator.py.
 
 Amaranth-simulator tests sweep lanes, seeds, densities, layer switches and restarts in the middle of a

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw/ternary_mixer.py against its golden twin golden/ternary_mixer.py.
 
 Amaranth-simulator tests: random multi-layer units for every lane count, layer switches between frames,

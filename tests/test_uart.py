@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw/uart.py in the Amaranth simulator: TX waveform, TX->RX loopback at several divisors with random
 stalls, framing errors, glitches, overrun, a sender off by +-3%, and the divisor arithmetic."""
 
