@@ -223,7 +223,7 @@ def _at_bounds(d):
         setv("classifier.q.weight", contract.WEIGHT_MIN, 0),
         setv("classifier.q.bias", contract.CLASSIFIER_BIAS_MAX, 0),
         setv("classifier.q.bias", -contract.CLASSIFIER_BIAS_MAX, 1),
-        setv("final.q.shift", contract.SHIFT_MAX), setv("epilogue.q.dw_shift", 0),
+        setv("block2.0.q.shift", contract.SHIFT_MAX), setv("epilogue.q.dw_shift", 0),
     ]
     for e in q_edits:
         e(d)
@@ -241,6 +241,7 @@ def test_checkpoint_at_the_exact_bounds_loads_and_runs(tmp_path, default_raw):
                np.full((m.features.n_frames, m.topology.n_mfcc), 127, np.int8)):
         logits = forward_int(m.topology, m.int_arrays, xq)
         assert logits.shape == (12,)
+        assert not np.array_equal(logits, m.int_arrays["classifier.q.bias"])     # the pool is not all 0
         assert contract.LOGIT_MIN <= logits.min() and logits.max() <= contract.LOGIT_MAX
 
 
