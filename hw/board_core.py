@@ -21,8 +21,8 @@ from amaranth.hdl import Module, ResetInserter
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ternkws.hw.accelerator import Accelerator
-from ternkws.hw.host_link import DEFAULT_TIMEOUT, HostLink
+from ternkws.hw.accelerator import Accelerator, check_config
+from ternkws.hw.host_link import DEFAULT_TIMEOUT, HostLink, link_parameters
 from ternkws.hw.uart import UARTRx, UARTTx, divisor_for
 
 __all__ = ["BoardCore", "BoardTop"]
@@ -36,12 +36,11 @@ class BoardCore(wiring.Component):
     """
 
     def __init__(self, model, config, clk_freq, baud, *, timeout=DEFAULT_TIMEOUT, max_chunk=None):
+        # Both parts' arguments are checked before either is created: a refusal leaves no unused part.
+        link_parameters(model, config, clk_freq, baud, timeout=timeout, max_chunk=max_chunk)
+        check_config(model, config)
+        self._accelerator = Accelerator(model, config)
         self._link = HostLink(model, config, clk_freq, baud, timeout=timeout, max_chunk=max_chunk)
-        try:
-            self._accelerator = Accelerator(model, config)
-        except ValueError:
-            self._MustUse__silence = self._link._MustUse__silence = True
-            raise
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),
@@ -84,13 +83,10 @@ class BoardTop(wiring.Component):
     """
 
     def __init__(self, model, config, clk_freq, baud, *, n_leds=8, timeout=DEFAULT_TIMEOUT, max_chunk=None):
-        try:
-            if not isinstance(n_leds, int) or n_leds < 1:
-                raise ValueError(f"n_leds must be a positive integer, not {n_leds!r}")
-            self._divisor = divisor_for(clk_freq, baud)
-        except ValueError:
-            self._MustUse__silence = True
-            raise
+        # Checked before the core is created (a refusal leaves no unused core).
+        if not isinstance(n_leds, int) or n_leds < 1:
+            raise ValueError(f"n_leds must be a positive integer, not {n_leds!r}")
+        self._divisor = divisor_for(clk_freq, baud)
         self._clk_freq, self._baud = clk_freq, baud
         self._core = BoardCore(model, config, clk_freq, baud, timeout=timeout, max_chunk=max_chunk)
         super().__init__({

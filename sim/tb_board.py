@@ -26,7 +26,7 @@ import cocotb
 from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from ternkws.boards.host import FrameDecoder
+from ternkws.golden.protocol import FrameDecoder
 from ternkws.sim.cocotb_runner import params
 from ternkws.sim.streams import CLOCK_PERIOD_NS, start
 
