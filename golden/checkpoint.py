@@ -2,7 +2,9 @@
 
 The file holds a JSON document under the key `__config__` (format, version, labels, topology,
 features, feature normalisation, scales, metadata) and one array per parameter (float and int8).
-`load` checks everything against the topology and says what is wrong and what to do.
+`load` checks everything against the topology and against the contract of golden/contract.py (every
+width and range the RTL assumes, finite floats; golden/SPEC.md section 2.2) and says in one sentence
+what is wrong: the array, the offending value and index, and what is allowed.
 """
 
 import json
@@ -238,11 +240,11 @@ def _check_limits(path, top, feats):
     dilations += [(f"blocks[{i}].dilation", b.dilation) for i, b in enumerate(top.blocks)]
     for name, d in dilations + [(f"blocks[{i}].repeat", b.repeat) for i, b in enumerate(top.blocks)]:
         need(d >= 1, f"topology.{name} = {d} must be >= 1")
+    need(feats.n_frames >= contract.FRAMES_MIN, f"features.n_frames = {feats.n_frames} must be >= {contract.FRAMES_MIN}")
     for f in fields(FeatureConfig):
         v = getattr(feats, f.name)
         if f.type is int:
             need(v >= 1, f"features.{f.name} = {v} must be >= 1")
-    need(feats.n_frames >= contract.FRAMES_MIN, f"features.n_frames = {feats.n_frames} must be >= {contract.FRAMES_MIN}")
     need(feats.n_frames * top.n_mfcc <= contract.WINDOW_MAX,
          f"a window of features.n_frames x n_mfcc = {feats.n_frames} x {top.n_mfcc} = "
          f"{feats.n_frames * top.n_mfcc} values is more than {contract.WINDOW_MAX} (the host link's 16-bit count)")
