@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 
 from ternkws.golden.errors import UserError
 
+from .contract import BASE_SEED_BITS, CHANNELS_MAX, KERNEL_MAX, MIXER_INDEX_BITS
+
 MIXERS = ("ternary", "learned")
 
 
@@ -45,17 +47,18 @@ class Topology:
                 raise UserError(f"bad topology: {msg}")
         need(self.mixer in MIXERS, f"mixer must be one of {MIXERS}, not {self.mixer!r}")
         need(0.0 < self.density <= 1.0, f"density must be in (0, 1], not {self.density}")
-        need(0 <= self.seed < 2 ** 48, f"seed must be in [0, 2^48), not {self.seed}")
+        need(0 <= self.seed < 2 ** BASE_SEED_BITS, f"seed must be in [0, 2^{BASE_SEED_BITS}), not {self.seed}")
         need(self.n_classes >= 2, f"need at least 2 classes, not {self.n_classes}")
         for name in ("n_mfcc", "prologue_channels", "epilogue_channels", "final_channels"):
             v = getattr(self, name)
-            need(1 <= v <= 1024, f"{name} must be in [1, 1024], not {v}")
+            need(1 <= v <= CHANNELS_MAX, f"{name} must be in [1, {CHANNELS_MAX}], not {v}")
         kernels = [("prologue_kernel", self.prologue_kernel), ("epilogue_kernel", self.epilogue_kernel)]
         kernels += [(f"blocks[{i}].kernel", b.kernel) for i, b in enumerate(self.blocks)]
         for name, k in kernels:
-            need(k >= 1 and k % 2 == 1 and k <= 63, f"{name} must be odd and in [1, 63] (centred 'same' padding), not {k}")
+            need(k >= 1 and k % 2 == 1 and k <= KERNEL_MAX,
+                 f"{name} must be odd and in [1, {KERNEL_MAX}] (centred 'same' padding), not {k}")
         for i, b in enumerate(self.blocks):
-            need(1 <= b.channels <= 1024, f"blocks[{i}].channels must be in [1, 1024], not {b.channels}")
+            need(1 <= b.channels <= CHANNELS_MAX, f"blocks[{i}].channels must be in [1, {CHANNELS_MAX}], not {b.channels}")
             need(b.repeat >= 1, f"blocks[{i}].repeat must be >= 1, not {b.repeat}")
             need(b.dilation >= 1, f"blocks[{i}].dilation must be >= 1, not {b.dilation}")
         need(self.epilogue_dilation >= 1, f"epilogue_dilation must be >= 1, not {self.epilogue_dilation}")
@@ -118,7 +121,7 @@ class Layer:
 
 def mixer_seed(base_seed, mixer_index):
     """Seed of the n-th 1x1 of the network (plan order, residual after main): base * 2^16 + n."""
-    return (base_seed << 16) + mixer_index
+    return (base_seed << MIXER_INDEX_BITS) + mixer_index
 
 
 def plan(top: Topology):
