@@ -9,11 +9,13 @@ read the handshake in the ReadOnly phase of that time step, when everything comb
 those are exactly the values the design samples at the next rising edge. (At a rising edge Icarus shows
 pre-edge values but Verilator post-edge ones, so nothing here samples there.)
 
-    tb = await start(dut)                         # clock + reset
+    await start(dut)                              # clock + reset
     source = StreamSource(dut, "i", encode=lambda beat: pack_lanes(beat, 8), rng=rng, stall=0.3)
     sink = StreamSink(dut, "o", decode=lambda raw: as_signed(raw, 13), rng=rng, stall=0.3)
     source.send(beats)
     await sink.wait_for(count)
+
+sim/testbench.py's TB bundles these (clock, reset, one source, one sink) for a unit's testbench.
 """
 
 import collections
@@ -94,13 +96,15 @@ class StreamSource:
     Before each beat it idles (valid low) for a cycle with probability `stall`, repeatedly; once valid is
     high it stays high with the same payload until the beat is accepted (stream rule).
     `encode(beat) -> int` turns a queued beat into the raw payload vector (default: int(beat)).
+    With `reset` (the name of the reset port) it offers nothing while the reset is high.
     """
 
-    def __init__(self, dut, name, *, clock="clk", encode=None, rng=None, stall=0.0):
+    def __init__(self, dut, name, *, clock="clk", reset=None, encode=None, rng=None, stall=0.0):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
         self.clock = getattr(dut, clock)
+        self.reset = getattr(dut, reset) if reset is not None else None
         self.encode = encode if encode is not None else int
         self.rng = rng if rng is not None else random.Random(0)
         self.stall = stall
@@ -117,6 +121,11 @@ class StreamSource:
     def idle(self):
         return not self.queue and self._current is None
 
+    def clear(self):
+        """Drop the queued beats and the one on the bus (valid drops at the next falling edge)."""
+        self.queue.clear()
+        self._current = None
+
     async def stop(self):
         """Stop driving: cancel the driver and drop valid at the next falling edge."""
         self._task.cancel()
@@ -128,31 +137,36 @@ class StreamSource:
 
     _current = None
 
+    def _in_reset(self):
+        return self.reset is not None and self.reset.value == 1
+
     async def _run(self):
         while True:
             await FallingEdge(self.clock)
             if self._current is None:
-                if self.queue and not _chance(self.rng, self.stall):
+                if self.queue and not self._in_reset() and not _chance(self.rng, self.stall):
                     self._current = self.queue.popleft()
                     self.payload.value = self.encode(self._current)
                     self.valid.value = 1
                 else:
                     self.valid.value = 0
             await ReadOnly()
-            if self._current is not None and self.ready.value == 1:
+            if self._current is not None and self.ready.value == 1 and not self._in_reset():
                 self._current = None      # accepted at the coming rising edge
                 self.sent += 1
 
 
 class StreamSink:
     """Drives `<name>__ready` (low with probability `stall` each cycle), collects accepted payloads into
-    `received` (`decode(LogicArray) -> value`, default unsigned int)."""
+    `received` (`decode(LogicArray) -> value`, default unsigned int). With `reset` (the name of the reset
+    port) nothing is collected while the reset is high."""
 
-    def __init__(self, dut, name, *, clock="clk", decode=None, rng=None, stall=0.0):
+    def __init__(self, dut, name, *, clock="clk", reset=None, decode=None, rng=None, stall=0.0):
         self.valid = getattr(dut, f"{name}__valid")
         self.ready = getattr(dut, f"{name}__ready")
         self.payload = getattr(dut, f"{name}__payload")
         self.clock = getattr(dut, clock)
+        self.reset = getattr(dut, reset) if reset is not None else None
         self.decode = decode if decode is not None else (lambda raw: raw.to_unsigned())
         self.rng = rng if rng is not None else random.Random(0)
         self.stall = stall
@@ -168,6 +182,11 @@ class StreamSink:
         await FallingEdge(self.clock)
         self.ready.value = 0
 
+    def clear(self):
+        """Forget the beats received so far (and their cycles)."""
+        self.received.clear()
+        self.cycles.clear()
+
     async def wait_for(self, count, timeout_cycles=1_000_000):
         await wait_until(self.clock, lambda: len(self.received) >= count, timeout_cycles,
                          f"{count} beats (have {len(self.received)})")
@@ -178,7 +197,7 @@ class StreamSink:
             ready = not _chance(self.rng, self.stall)
             self.ready.value = int(ready)
             await ReadOnly()
-            if ready and self.valid.value == 1:
+            if ready and self.valid.value == 1 and not (self.reset is not None and self.reset.value == 1):
                 value = self.payload.value
                 if not value.is_resolvable:
                     raise AssertionError(f"payload {value} has X/Z bits in a valid beat")

@@ -21,7 +21,8 @@ from cocotb.triggers import FallingEdge, ReadOnly
 from ternkws.golden.depthwise_conv import depthwise_conv
 from ternkws.hw.depthwise_conv import cycles_per_frame, cycles_per_run
 from ternkws.sim.cocotb_runner import params
-from ternkws.sim.streams import StreamSink, StreamSource, pack_lanes, reset, start_clock, unpack_lanes, wait_until
+from ternkws.sim.streams import pack_lanes, unpack_lanes
+from ternkws.sim.testbench import TB
 
 
 def _input(rng, frames, channels, kind):
@@ -40,54 +41,37 @@ def _golden(layer, x):
     return depthwise_conv(np.array(x), np.array(weight), dilation, shift).astype(int).tolist()
 
 
-class TB:
-    def __init__(self, dut, lanes, rng, in_stall, out_stall):
-        self.dut, self.lanes = dut, lanes
-        self.source = StreamSource(dut, "i", encode=lambda beat: pack_lanes(beat, 8), rng=rng, stall=in_stall)
-        self.sink = StreamSink(dut, "o", decode=lambda raw: unpack_lanes(raw.to_unsigned(), 8, lanes),
-                               rng=rng, stall=out_stall)
-
-    async def select_layer(self, layer):
-        # `layer` may change only while the unit is idle (and nothing of ours is in flight)
-        await wait_until(self.dut.clk, lambda: self.dut.idle.value == 1 and self.source.idle,
-                         1_000_000, "idle")
-        await FallingEdge(self.dut.clk)
-        self.dut.layer.value = layer
-
-    async def stop(self):
-        await self.source.stop()
-        await self.sink.stop()
-
-
 @cocotb.test()
 async def depthwise_conv_matches_golden(dut):
     p = params()
     layers, lanes, frames = p["layers"], p["lanes"], p["frames"]
-    start_clock(dut)
+    tb = TB(dut, encode=lambda beat: pack_lanes(beat, 8),
+            decode=lambda raw: unpack_lanes(raw.to_unsigned(), 8, lanes))
     dut.layer.value = 0
     for number, case in enumerate(p["cases"]):
-        await reset(dut)
         rng = random.Random(case["rng_seed"])
-        tb = TB(dut, lanes, rng, case["in_stall"], case["out_stall"])
+        tb.set_stalls(rng, case["in_stall"], case["out_stall"])
+        await tb.reset()
         expected = []
         for layer, kind in case["runs"]:
             x = _input(rng, frames, layers[layer][0], kind)
-            await tb.select_layer(layer)
+            # `layer` may change only while the unit is idle (and nothing of ours is in flight)
+            await tb.wait_idle()
+            dut.layer.value = layer
             tb.source.send(_beats(x, lanes))
             expected += _beats(_golden(layers[layer], x), lanes)
             await tb.sink.wait_for(len(expected))
         # nothing more may come out, and the unit must be idle again
-        for _ in range(20):
-            await FallingEdge(dut.clk)
+        await tb.cycles(20)
         await ReadOnly()
         assert dut.idle.value == 1, f"case {number}: not idle after its last run"
-        await tb.stop()
-        got = tb.sink.received
+        got = list(tb.sink.received)
         assert len(got) == len(expected), f"case {number}: {len(got)} output beats, expected {len(expected)}"
         bad = [n for n, (g, e) in enumerate(zip(got, expected)) if g != e]
         assert not bad, (f"case {number}: {len(bad)} of {len(got)} beats differ, first #{bad[0]}: "
                          f"{got[bad[0]]} != golden {expected[bad[0]]}")
         dut._log.info("case %d: %d beats match", number, len(got))
+    await tb.stop()
 
 
 @cocotb.test()
@@ -97,10 +81,10 @@ async def depthwise_conv_cycles(dut):
     if not p.get("cycle_runs"):
         return
     layers, lanes, frames = p["layers"], p["lanes"], p["frames"]
-    start_clock(dut)
+    tb = TB(dut, source=None, sink=None)          # driven by hand, edge by edge
     dut.i__valid.value = 0
     dut.o__ready.value = 1
-    await reset(dut)
+    await tb.reset()
     measured = []
     rng = random.Random(1)
     for layer in p["cycle_runs"]:

@@ -17,7 +17,8 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from ternkws.golden.post_op import post_op
 from ternkws.sim.cocotb_runner import params
-from ternkws.sim.streams import StreamSink, StreamSource, as_signed, pack_lanes, reset, start_clock
+from ternkws.sim.streams import as_signed, pack_lanes
+from ternkws.sim.testbench import TB
 
 LATENCY = 4
 
@@ -56,11 +57,18 @@ def _beats(frames):
 async def post_op_matches_golden(dut):
     p = params()
     layers, w, relu = p["layers"], p["acc_width"], p["relu"]
-    start_clock(dut)
+
+    def encode(beat):
+        # called when the source puts the beat on the bus: `layer` changes together with it
+        dut.layer.value = beat[0]
+        return pack_lanes(beat[1:], w)
+
+    tb = TB(dut, encode=encode, decode=lambda raw: as_signed(raw.to_unsigned(), 8))
     for number, case in enumerate(p["cases"]):
         dut.layer.value = 0
-        await reset(dut)
         rng = random.Random(case["rng_seed"])
+        tb.set_stalls(rng, case["in_stall"], case["out_stall"])
+        await tb.reset()
         frames = _frames(rng, p, case["frames"])
         expected = [v for layer, acc, acc_res in frames for v in _golden(layers[layer], acc, acc_res, relu)]
         beats = []
@@ -68,27 +76,16 @@ async def post_op_matches_golden(dut):
             for c in range(len(acc)):
                 bus_layer = layer if c == 0 else rng.randrange(len(layers))
                 beats.append((bus_layer, acc[c], acc_res[c]))
-
-        def encode(beat):
-            # called when the source puts the beat on the bus: `layer` changes together with it
-            dut.layer.value = beat[0]
-            return pack_lanes(beat[1:], w)
-
-        source = StreamSource(dut, "i", encode=encode, rng=rng, stall=case["in_stall"])
-        sink = StreamSink(dut, "o", decode=lambda raw: as_signed(raw.to_unsigned(), 8), rng=rng,
-                          stall=case["out_stall"])
-        source.send(beats)
-        await sink.wait_for(len(expected))
-        for _ in range(10):          # nothing more may come out
-            await FallingEdge(dut.clk)
-        await source.stop()
-        await sink.stop()
-        got = sink.received
+        tb.source.send(beats)
+        await tb.sink.wait_for(len(expected))
+        await tb.cycles(10)          # nothing more may come out
+        got = list(tb.sink.received)
         assert len(got) == len(expected), f"case {number}: {len(got)} outputs, expected {len(expected)}"
         bad = [n for n, (g, e) in enumerate(zip(got, expected)) if g != e]
         assert not bad, (f"case {number}: {len(bad)} of {len(got)} outputs differ, first #{bad[0]}: "
                          f"{got[bad[0]]} != golden {expected[bad[0]]}")
         dut._log.info("case %d: %d outputs match", number, len(got))
+    await tb.stop()
 
 
 @cocotb.test()
@@ -97,10 +94,10 @@ async def post_op_one_beat_per_cycle(dut):
     if not p.get("throughput"):
         return
     layers, w, relu = p["layers"], p["acc_width"], p["relu"]
-    start_clock(dut)
+    tb = TB(dut, source=None, sink=None)          # driven by hand, edge by edge
     dut.i__valid.value = 0
     dut.o__ready.value = 1
-    await reset(dut)
+    await tb.reset()
     frames = _frames(random.Random(7), p, p["throughput"])
     expected = [v for layer, acc, acc_res in frames for v in _golden(layers[layer], acc, acc_res, relu)]
     beats = _beats(frames)

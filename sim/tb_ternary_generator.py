@@ -14,7 +14,8 @@ from cocotb.triggers import FallingEdge
 
 from ternkws.golden.ternary_generator import ternary_entries
 from ternkws.sim.cocotb_runner import params
-from ternkws.sim.streams import StreamSink, reset, start_clock, unpack_lanes
+from ternkws.sim.streams import unpack_lanes
+from ternkws.sim.testbench import TB
 
 
 def _check(segment_beats, seed, density, lanes, what):
@@ -30,14 +31,14 @@ def _check(segment_beats, seed, density, lanes, what):
 async def generator_matches_golden(dut):
     p = params()
     seeds, density, lanes = p["seeds"], p["density"], p["lanes"]
-    start_clock(dut)
+    tb = TB(dut, source=None, decode=lambda raw: unpack_lanes(raw, 2, lanes))
     dut.restart.value = 0
     dut.layer.value = 0
     for number, case in enumerate(p["cases"]):
-        await reset(dut)
         rng = random.Random(case["rng_seed"])
-        sink = StreamSink(dut, "o", decode=lambda raw: unpack_lanes(raw, 2, lanes), rng=rng,
-                          stall=case["stall"])
+        tb.set_stalls(rng, out_stall=case["stall"])
+        await tb.reset()
+        sink = tb.sink
         await sink.wait_for(case["first_beats"])
         boundaries, layers = [0], [0]
         for layer, beats in case["segments"]:
@@ -50,9 +51,10 @@ async def generator_matches_golden(dut):
             dut.restart.value = 0
             dut.layer.value = rng.randrange(len(seeds))   # layer only matters in restart cycles
             await sink.wait_for(boundaries[-1] + beats)
-        await sink.stop()
-        boundaries.append(len(sink.received))
+        received = list(sink.received)                    # what came before the case ends
+        boundaries.append(len(received))
         for k, layer in enumerate(layers):
-            _check(sink.received[boundaries[k]:boundaries[k + 1]], seeds[layer], density, lanes,
+            _check(received[boundaries[k]:boundaries[k + 1]], seeds[layer], density, lanes,
                    f"case {number}, segment {k} (layer {layer}, seed {seeds[layer]})")
-        dut._log.info("case %d: %d beats in %d segments match", number, len(sink.received), len(layers))
+        dut._log.info("case %d: %d beats in %d segments match", number, len(received), len(layers))
+    await tb.stop()

@@ -12,11 +12,11 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge
 
 from ternkws.golden.ternary_mixer import ternary_mixer
 from ternkws.sim.cocotb_runner import params
-from ternkws.sim.streams import StreamSink, StreamSource, as_signed, pack_lanes, reset, start_clock, wait_until
+from ternkws.sim.streams import as_signed, pack_lanes
+from ternkws.sim.testbench import TB
 
 
 def _frames(rng, c_in, count):
@@ -28,51 +28,37 @@ def _beats(frames, lanes):
     return [frame[j:j + lanes] for frame in frames for j in range(0, len(frame), lanes)]
 
 
-class TB:
-    def __init__(self, dut, p, rng, in_stall, out_stall):
-        self.dut, self.p = dut, p
-        self.lanes = p["lanes"]
-        self.source = StreamSource(dut, "i", encode=lambda beat: pack_lanes(beat, 8), rng=rng,
-                                   stall=in_stall)
-        self.sink = StreamSink(dut, "o", decode=lambda raw: as_signed(raw.to_unsigned(), p["acc_width"]),
-                               rng=rng, stall=out_stall)
-
-    async def select_layer(self, layer):
-        await wait_until(self.dut.clk, lambda: self.dut.idle.value == 1 and self.source.idle,
-                         100_000, "idle")
-        await FallingEdge(self.dut.clk)
-        self.dut.layer.value = layer
-
-    async def stop(self):
-        await self.source.stop()
-        await self.sink.stop()
+def _tb(dut, p):
+    return TB(dut, encode=lambda beat: pack_lanes(beat, 8),
+              decode=lambda raw: as_signed(raw.to_unsigned(), p["acc_width"]))
 
 
 @cocotb.test()
 async def mixer_matches_golden(dut):
     p = params()
     layers, density, lanes = p["layers"], p["density"], p["lanes"]
-    start_clock(dut)
+    tb = _tb(dut, p)
     dut.layer.value = 0
     for number, case in enumerate(p["cases"]):
-        await reset(dut)
         rng = random.Random(case["rng_seed"])
-        tb = TB(dut, p, rng, case["in_stall"], case["out_stall"])
+        tb.set_stalls(rng, case["in_stall"], case["out_stall"])
+        await tb.reset()
         expected = []
         for layer, count in case["groups"]:
             c_in, c_out, seed = layers[layer]
-            await tb.select_layer(layer)
+            await tb.wait_idle(100_000)       # `layer` may change only while the unit is idle
+            dut.layer.value = layer
             frames = _frames(rng, c_in, count)
             tb.source.send(_beats(frames, lanes))
             expected.extend(int(v) for v in ternary_mixer(np.array(frames), seed, c_out, density).ravel())
             await tb.sink.wait_for(len(expected))
-        await tb.stop()
-        got = tb.sink.received
+        got = list(tb.sink.received)
         assert len(got) == len(expected), f"case {number}: {len(got)} outputs, expected {len(expected)}"
         mismatches = [k for k, (g, e) in enumerate(zip(got, expected)) if g != e]
         assert not mismatches, (f"case {number}: {len(mismatches)} outputs differ, first #{mismatches[0]}: "
                                 f"{got[mismatches[0]]} != golden {expected[mismatches[0]]}")
         dut._log.info("case %d: %d outputs match", number, len(got))
+    await tb.stop()
 
 
 @cocotb.test()
@@ -82,10 +68,9 @@ async def mixer_steady_state_cycles(dut):
         return
     layer, count = p["steady_state"]["layer"], p["steady_state"]["frames"]
     c_in, c_out, seed = p["layers"][layer]
-    start_clock(dut)
+    tb = _tb(dut, p)                          # no stalls
     dut.layer.value = layer
-    await reset(dut)
-    tb = TB(dut, p, random.Random(0), 0.0, 0.0)
+    await tb.reset()
     frames = [[random.Random(k).randrange(-128, 128) for _ in range(c_in)] for k in range(count)]
     tb.source.send(_beats(frames, lanes=p["lanes"]))
     await tb.sink.wait_for(count * c_out)
