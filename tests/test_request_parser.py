@@ -164,6 +164,7 @@ def test_timeout_is_a_gap_of_more_than_timeout_cycles():
     sim.add_testbench(main)
     sim.run()
     assert tb.requests == [(Command.FEATURES, 2, 0), (Command.FEATURES, 2, ErrorCode.TIMEOUT)]
+    assert tb.payload == [(0, 1), (1, 2), (0, 1)]       # the late byte was not taken
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True])
