@@ -629,36 +629,3 @@ def format_summary(summary):
     for s in SPLITS:
         lines.append(f"{s} speakers: {', '.join(summary['speakers'][s])}")
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------- samples
-
-def export_samples(data_dir, dest):
-    """Copy one lightly augmented test-split clip per class to `dest/<label>.wav` (the demo clips)."""
-    data_dir, dest = Path(data_dir), Path(dest)
-    with open(data_dir / MANIFEST, newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
-
-    def lightness(r):
-        aug = r["augment"]
-        snr = [float(p.split("@")[1][:-2]) for p in aug.split() if p.startswith("noise=") and
-               p.endswith("dB")]
-        gain = [float(p[5:-2]) for p in aug.split() if p.startswith("gain=")]
-        heavy = ("reverb" in aug) + ("band=" in aug) + ("lowpass" in aug) + ("hum" in aug) + \
-            ("pitch" in aug) + (gain[0] < -12 if gain else 0)
-        return (r["voice"].startswith("espeak"), heavy, -(snr[0] if snr else 40), r["file"])
-
-    dest.mkdir(parents=True, exist_ok=True)
-    chosen = {}
-    for label in LABELS:
-        mine = [r for r in rows if r["label"] == label]
-        if label == "silence":
-            mine = [r for r in mine if "dBFS" in r["augment"] and "hum" not in r["augment"]]
-            mine.sort(key=lambda r: r["file"])
-        else:
-            mine.sort(key=lightness)
-        if not mine:
-            raise UserError(f"{data_dir}: no test-split clip of '{label}' to export")
-        shutil.copyfile(data_dir / mine[0]["file"], dest / f"{label}.wav")
-        chosen[label] = mine[0]
-    return chosen
