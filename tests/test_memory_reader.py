@@ -17,7 +17,8 @@ from ternkws.sim.pysim_streams import PysimTB
 
 def random_words(rng, shape, depth):
     shape = Shape.cast(shape)
-    lo, hi = (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1) if shape.signed else (0, (1 << shape.width) - 1)
+    lo = -(1 << (shape.width - 1)) if shape.signed else 0
+    hi = (1 << (shape.width - shape.signed)) - 1
     return [rng.choice([lo, hi, rng.randint(lo, hi)]) for _ in range(depth)]
 
 
@@ -41,7 +42,8 @@ def simulate(shape, depth, words, counts, *, rng, stall):
             busy = [busy_at_start]
             got, pending = [], None
             while len(got) < count:
-                assert len(busy) < 100 * (depth + 10) / (1 - stall), f"run of {count}: words lost ({len(got)} came)"
+                assert len(busy) < 100 * (depth + 10) / (1 - stall), \
+                    f"run of {count}: words lost ({len(got)} came)"
                 ready = not (stall and rng.random() < stall)
                 ctx.set(reader.o.ready, ready)
                 _, _, valid, payload, b = await ctx.tick().sample(reader.o.valid, reader.o.payload, reader.busy)

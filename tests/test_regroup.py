@@ -20,7 +20,8 @@ def reference(beats, n_out):
 
 def random_beats(rng, shape, n_in, count):
     shape = Shape.cast(shape)
-    lo, hi = (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1) if shape.signed else (0, (1 << shape.width) - 1)
+    lo = -(1 << (shape.width - 1)) if shape.signed else 0
+    hi = (1 << (shape.width - shape.signed)) - 1
     beats = [[rng.randint(lo, hi) for _ in range(n_in)] for _ in range(count)]
     return beats + [[lo] * n_in, [hi] * n_in]        # the extremes of the shape as well
 

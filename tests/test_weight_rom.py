@@ -93,7 +93,8 @@ def test_valid_low_in_a_restart_cycle_like_the_generator():
 @pytest.mark.parametrize("weights, lanes, error, match", [
     ([], 1, ValueError, r"weights must hold at least one \(c_out, c_in\) int8 matrix"),
     (5, 1, TypeError, r"weights must be a sequence of \(c_out, c_in\) int8 matrices"),
-    ([np.zeros(8, np.int8)], 1, ValueError, r"weights\[0\] must be a non-empty \(c_out, c_in\) matrix, not shape \(8,\)"),
+    ([np.zeros(8, np.int8)], 1, ValueError,
+     r"weights\[0\] must be a non-empty \(c_out, c_in\) matrix, not shape \(8,\)"),
     ([np.zeros((2, 4)), np.zeros((0, 4))], 1, ValueError, r"weights\[1\] must be a non-empty"),
     ([np.full((2, 4), 128)], 1, ValueError, r"weights\[0\] must be int8, in \[-128, 127\], not \[128, 128\]"),
     ([np.full((2, 4), 0.5)], 1, ValueError, r"weights\[0\] must hold integers"),
