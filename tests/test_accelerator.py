@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The whole accelerator against the golden int8 model, bit for bit, under random back-pressure."""
 
 import numpy as np

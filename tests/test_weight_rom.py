@@ -3,7 +3,7 @@
 row-major, `lanes` entries per beat): the reset state (layer 0 without a restart), restarts to every
 layer in the middle of a stream, random back-pressure (the stream rule checked), several lane counts
 and matrix shapes with the int8 extremes; the ROM size; bad parameters. The restart contract it shares
-with hw/ternary_generator.py (`o.valid` low in a restart cycle) is pinned by a strict xfail."""
+with hw/ternary_generator.py (`o.valid` low in a restart cycle) is tested too."""
 
 import numpy as np
 import pytest
@@ -71,9 +71,6 @@ def test_bits_counts_every_weight():
     assert WeightRom(weights, 1).bits == (128 + 32 + 4) * 8
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="hw/weight_rom.py registers o.valid one cycle late: it is high in a restart cycle "
-                          "(the mixer holds ready low there, so no beat is lost)")
 def test_valid_low_in_a_restart_cycle_like_the_generator():
     dut = WeightRom([np.arange(8).reshape(2, 4), np.arange(8).reshape(2, 4)], 2)
     seen = []
