@@ -7,7 +7,6 @@ error paths with fake tools; the real YoWASP runs are marked slow (a cold WASM c
 """
 
 import json
-import os
 import stat
 import sys
 from pathlib import Path
