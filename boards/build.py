@@ -11,12 +11,11 @@ bitstream and the report come from one run of one design.
 A design that does not fit gives a report with `fits: false` and `overflow` (what, how much over);
 timing below the board clock gives `timing_met_at_board_clock: false`. Neither raises.
 
-Cycles per window come from RTL simulation (`ternkws sim`), cached in CYCLES_PER_WINDOW by configuration
-and topology: the stored-weights mixer runs the same schedule as the ternary one, so the mixer kind,
-seed and density are not part of the key; a topology not in the table reports "not measured".
+Cycles per window come from the cycle model hw/cycles.py (`cycles_per_window(model, config)`: computed
+from the schedule, the configuration and each unit's rule, for any topology and either mixer), which
+tests/test_cycles.py checks against the RTL simulation's count.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,43 +28,28 @@ from ternkws.golden.workspace import build_root
 
 from .platforms import get_board
 
-__all__ = ["build_board", "load_model", "stored_weight_bits", "cycles_per_window", "CYCLES_PER_WINDOW",
-           "TARGETS", "write_report", "report_markdown"]
+__all__ = ["build_board", "load_model", "stored_weight_bits", "cycles_per_window", "TARGETS", "write_report",
+           "report_markdown"]
 
 VARIANTS = ("ternary", "stored")
 
-# Design targets (/work/shared/DESIGN.md "Targets").
+# The project's design targets (README "Results"): UP5K <= 50% of its 5,280 logic cells, Fmax >= 24 MHz,
+# <= 1.5 M cycles per window; the ECP5-85F >= 10x the UP5K's windows/s; stored weight bits <= 16% of the
+# learned-1x1 baseline of the same topology.
 TARGETS = {"up5k_lc_fraction": 0.50, "up5k_fmax_mhz": 24.0, "up5k_cycles": 1_500_000,
            "ecp5_speedup": 10.0, "weight_bits_fraction": 0.16}
 
 
-def topology_key(topology):
-    """Hash of the shape of the network (what the schedule depends on): not mixer, seed or density."""
-    d = dict(topology.to_dict())
-    for k in ("mixer", "seed", "density"):
-        d.pop(k, None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+def cycles_per_window(model, config):
+    """(cycles, source): the cycles of one window of `model` on `config` (an AcceleratorConfig or its name)
+    from the cycle model hw/cycles.py, and where the figure comes from, in words."""
+    from ternkws.hw.accelerator import CONFIGS
+    from ternkws.hw.cycles import cycles_per_window as model_cycles
 
-
-# (config, topology_key) -> cycles of one 1-s window, measured by `ternkws sim` (RTL bit-exact with the
-# golden model) on the default 3x1x64 topology.
-CYCLES_PER_WINDOW = {
-    ("up5k", "DEFAULT"): 1_075_256,
-    ("ecp5", "DEFAULT"): 147_484,
-}
-
-
-def cycles_per_window(model, config_name):
-    """(cycles, source) or (None, why not)."""
-    from ternkws.golden.topology import Topology
-
-    key = topology_key(model.topology)
-    if key == topology_key(Topology()):
-        key = "DEFAULT"
-    cycles = CYCLES_PER_WINDOW.get((config_name, key))
-    if cycles is None:
-        return None, f"not measured for this topology ({key}) on config {config_name}: run `ternkws sim`"
-    return cycles, f"RTL simulation (ternkws sim), config {config_name}, default topology; cached in boards/build.py"
+    if isinstance(config, str):
+        config = CONFIGS[config]
+    return model_cycles(model, config), (f"cycle model hw/cycles.py, config {config.name} (checked against RTL "
+                                         "simulation by tests/test_cycles.py)")
 
 
 def stored_weight_bits(topology):
@@ -205,7 +189,7 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
         report["fmax_mhz"] = None
         report["timing_met_at_board_clock"] = None
 
-    cycles, source = cycles_per_window(model, config.name)
+    cycles, source = cycles_per_window(model, config)
     report["cycles_per_window"] = cycles
     report["cycles_source"] = source
     fmax = report.get("fmax_mhz")

@@ -92,13 +92,22 @@ def test_stored_weight_bits_default_topology():
 
 
 def test_cycles_per_window():
+    """The cycle model's figures (hw/cycles.py; tests/test_cycles.py checks them against the RTL count:
+    up5k 1,075,255, ecp5 147,483 in the Amaranth simulator)."""
+    from ternkws.hw.accelerator import CONFIGS
+    from ternkws.hw.cycles import cycles_per_window as model_cycles
     m = placeholder_model(Topology())
-    assert board_build.cycles_per_window(m, "up5k")[0] == 1_075_256
-    assert board_build.cycles_per_window(m, "ecp5")[0] == 147_484
-    # the mixer kind and seed do not change the schedule
-    assert board_build.cycles_per_window(placeholder_model(Topology(mixer="learned", seed=7)), "up5k")[0] == 1_075_256
-    cycles, why = board_build.cycles_per_window(placeholder_model(TINY), "up5k")
-    assert cycles is None and "not measured" in why
+    cycles, source = board_build.cycles_per_window(m, "up5k")
+    assert cycles == 1_075_255
+    assert "cycle model hw/cycles.py" in source and "tests/test_cycles.py" in source
+    assert board_build.cycles_per_window(m, CONFIGS["ecp5"])[0] == 147_483
+    # the seed does not change the schedule; the learned baseline's ROM costs a cycle per mixer frame
+    assert board_build.cycles_per_window(placeholder_model(Topology(seed=7)), "up5k")[0] == 1_075_255
+    assert board_build.cycles_per_window(placeholder_model(Topology(mixer="learned", seed=7)), "up5k")[0] == 1_076_280
+    # every topology gets a figure, the model's
+    tiny = placeholder_model(TINY)
+    cycles, _ = board_build.cycles_per_window(tiny, "up5k")
+    assert cycles == model_cycles(tiny, CONFIGS["up5k"]) and cycles > 0
 
 
 def test_load_model_variant_mismatch(tmp_path):
@@ -135,7 +144,8 @@ def test_build_report_fits(tmp_path, monkeypatch, tiny_model):
     assert calls == [("top.il", "up5k", "top", 12.0, "-spram", True)]
     assert r["fits"] is True
     assert r["resources"]["logic_cells"] == {"used": 2000, "capacity": 5280, "percent": 37.9}
-    assert r["windows_per_s_at_fmax"] == round(25.3e6 / 1_075_256, 2)
+    assert r["windows_per_s_at_fmax"] == round(25.3e6 / 1_075_255, 2)
+    assert r["cycles_per_window"] == 1_075_255 and "hw/cycles.py" in r["cycles_source"]
     assert (tmp_path / "b" / "top.bin").read_bytes() == b"\x7e\xaa\x99\x7e"
     on_disk = json.loads((tmp_path / "b" / "report.json").read_text())
     assert on_disk["fmax_mhz"] == 25.3
@@ -146,6 +156,8 @@ def test_build_report_fits(tmp_path, monkeypatch, tiny_model):
     md = (tmp_path / "b" / "report.md").read_text()
     assert "| logic_cells | 2,000 | 5,280 | 37.9 |" in md
     assert "| timing met at 12 MHz | yes |" in md
+    assert "| cycles per window | 1,075,255 |" in md
+    assert "Cycles: cycle model hw/cycles.py, config up5k (checked against RTL simulation by tests/test_cycles.py)." in md
 
 
 def test_build_report_does_not_fit(tmp_path, monkeypatch, tiny_model):
@@ -173,7 +185,7 @@ def test_ecp5_speedup_check(tmp_path, monkeypatch):
     r = board_build.build_board("ulx3s-85f", placeholder_model(Topology()), "ternary", tmp_path / "ulx3s-85f",
                                 log=lambda m: None)
     check = next(c for c in r["checks"] if c["check"].startswith("ECP5"))
-    assert check["value"] == f"{50e6 / 147_484 / 20.0:.1f}x" and check["pass"] is True
+    assert check["value"] == f"{50e6 / 147_483 / 20.0:.1f}x" and check["pass"] is True
     assert (tmp_path / "ulx3s-85f" / "top.bit").exists()
 
 
