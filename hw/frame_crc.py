@@ -6,11 +6,12 @@ golden/protocol.py defines the CRC (CRC-16/CCITT-FALSE: CRC_POLYNOMIAL, CRC_INIT
 final XOR) and `crc16`, its bitwise reference; the request parser and the reply encoder each keep a
 16-bit register, load it with CRC_INITIAL at SYNC and step it with this network.
 
-Why not amaranth.lib.crc.Processor (the same CRC from amaranth.lib.crc.catalog.CRC16_CCITT_FALSE): placed
+Why not amaranth.lib.crc.Processor (the same CRC, amaranth.lib.crc.catalog.CRC16_CCITT_FALSE): placed
 alone on the iCE40 UP5K behind the same ports (start, valid, byte in; CRC, match out) the Processor took
-39 logic cells, this network 31 (both 16 FF): the Processor muxes the initial value into the network's
-inputs so that `start` and `valid` may coincide, which the protocol never needs (boards/PROTOCOL.md,
-Resources, has the measurement and the command that repeats it).
+39 logic cells, this network 31 (both 16 FF); the whole HostLink took 634 LC with Processors in the
+parser and the encoder, 619 with this network. The Processor muxes the initial value into the network's
+inputs so that `start` and `valid` may coincide, which the protocol never needs.
+`pytest -m slow -s tests/test_frame_crc.py` repeats the first measurement.
 """
 
 import functools

@@ -16,6 +16,9 @@ three parts joined by streams:
 One request is handled at a time: the executor accepts a request only once its reply has gone out, and
 the parser drops the bytes that arrive until then (the host waits for each reply before it sends the
 next request). golden/protocol.py defines the protocol both this RTL and the host client use.
+Resources (bundled model, measured in a scan-chain harness, harness subtracted): HostLink alone on the
+iCE40 UP5K 619 LC, 207 FF, 1 EBR; with the UART 728 LC, 259 FF, Fmax 35 MHz; ECP5-85F with the UART
+889 LUT4, 262 FF, 1 DP16KD (boards/PROTOCOL.md, Resources).
 
 Ports
 -----

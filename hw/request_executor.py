@@ -115,14 +115,15 @@ class RequestExecutor(wiring.Component):
         request = self.request.payload
         command, length = request.command, request.length     # stable until the request is accepted
         running, result_valid, result_class = self.running, self.result_valid, self.result_class
-        index = Signal(8)                            # chunk value being committed
+        # One byte counter serves both byte loops, which never overlap: the chunk value being committed
+        # (FEATURES), then the reply payload byte handed to the encoder.
+        index = Signal(8)
         count = Signal(range(W + 1))                 # values held in the window
         held = Signal(signed(8))                     # the window's last value, until RUN
         cycles = Signal(CYCLE_BITS)                  # cycles of the last classification, RUN to class
         kind = Signal(_Reply)
         error_code, last_error, error_count = Signal(8), Signal(8), Signal(8)
-        sent = Signal(8)                             # reply payload bytes handed to the encoder
-        fetched = Signal()                           # reply payload byte `sent` is on the memory's output
+        fetched = Signal()                           # reply payload byte `index` is on the memory's output
         start_run = Signal()
 
         # -- chunk buffer writes (the payload stream cannot wait) and the result collector ---------------
@@ -163,12 +164,12 @@ class RequestExecutor(wiring.Component):
 
         def reply(reply_kind):
             m.d.comb += [answer.eq(1), answer_kind.eq(reply_kind)]
-            m.d.sync += [sent.eq(0), fetched.eq(0)]
+            m.d.sync += [index.eq(0), fetched.eq(0)]
             m.next = "REPLY"
 
         def error(code):
             m.d.comb += [fail.eq(1), fail_code.eq(int(code) if isinstance(code, int) else code)]
-            m.d.sync += [sent.eq(0), fetched.eq(0)]
+            m.d.sync += [index.eq(0), fetched.eq(0)]
             m.next = "REPLY"
 
         reply_len = Signal(8)
@@ -249,7 +250,7 @@ class RequestExecutor(wiring.Component):
                 # address is set, so each byte is fetched first.
                 m.d.comb += [self.reply.valid.eq(1), self.reply_data.valid.eq(fetched)]
                 with m.If(self.reply_data.valid & self.reply_data.ready):
-                    m.d.sync += [sent.eq(sent + 1), fetched.eq(0)]
+                    m.d.sync += [index.eq(index + 1), fetched.eq(0)]
                 with m.Else():
                     m.d.sync += fetched.eq(1)
                 with m.If(self.reply.ready):
@@ -263,16 +264,16 @@ class RequestExecutor(wiring.Component):
         with m.If(from_memory):
             m.d.comb += self.reply_data.payload.eq(mem_r.data)
         with m.Else():
-            self._register_byte(m, kind, sent, count, error_code, command, last_error, error_count, cycles)
+            self._register_byte(m, kind, index, count, error_code, command, last_error, error_count, cycles)
 
         # Read address: the chunk byte being committed, else the reply payload byte (IDENTIFY at 480 + i,
         # RESULT at i). An address set in cycle t is read in cycle t + 1.
         with m.If(fsm.ongoing("COMMIT_READ") | fsm.ongoing("COMMIT_PUSH")):
             m.d.comb += mem_r.addr.eq(CHUNK_BASE + index)
         with m.Elif(kind == _Reply.IDENTIFY):
-            m.d.comb += mem_r.addr.eq(IDENTIFY_BASE + sent[:5])
+            m.d.comb += mem_r.addr.eq(IDENTIFY_BASE + index[:5])
         with m.Else():
-            m.d.comb += mem_r.addr.eq(sent)
+            m.d.comb += mem_r.addr.eq(index)
         return m
 
     def _register_byte(self, m, kind, i, count, error_code, command, last_error, error_count, cycles):

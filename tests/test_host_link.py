@@ -451,3 +451,23 @@ def test_bad_parameters():
         BoardTop(model, config, 12_000_000, 6_000_000)
     with pytest.raises(ValueError, match="n_leds"):
         BoardTop(model, config, CLK, BAUD, n_leds=0)
+
+
+@pytest.mark.slow
+def test_host_link_alone_on_up5k():
+    """HostLink for the bundled model (up5k configuration, 12 MHz, 115200 baud) placed alone on the UP5K in
+    the scan-chain harness, harness subtracted: one EBR for chunk, IDENTIFY and RESULT, no DSP, and the
+    logic of boards/PROTOCOL.md (Resources: 619 LC, 207 FF) within a margin for placement noise."""
+    from ternkws.boards.toolchain import synthesize
+    from ternkws.golden import checkpoint
+    from ternkws.hw.accelerator import CONFIGS
+    from ternkws.hw.synth_harness import PassThrough, SerialHarness
+
+    harness = SerialHarness(HostLink(checkpoint.load(), CONFIGS["up5k"], 12_000_000, 115_200))
+    total = synthesize(harness, "up5k", timing_allow_fail=True)
+    base = synthesize(SerialHarness(PassThrough(harness.in_width, harness.out_width)), "up5k",
+                      timing_allow_fail=True)
+    cost = {k: total[k] - base[k] for k in ("logic_cells", "ffs", "bram", "dsp")}
+    print(f"\nHostLink alone on the UP5K, harness subtracted: {cost}")
+    assert cost["bram"] == 1 and cost["dsp"] == 0
+    assert cost["logic_cells"] <= 660 and cost["ffs"] <= 215, cost
