@@ -157,7 +157,8 @@ def test_build_report_fits(tmp_path, monkeypatch, tiny_model):
     assert "| logic_cells | 2,000 | 5,280 | 37.9 |" in md
     assert "| timing met at 12 MHz | yes |" in md
     assert "| cycles per window | 1,075,255 |" in md
-    assert "Cycles: cycle model hw/cycles.py, config up5k (checked against RTL simulation by tests/test_cycles.py)." in md
+    assert ("Cycles: cycle model hw/cycles.py, config up5k (checked against RTL simulation by "
+            "tests/test_cycles.py).") in md
 
 
 def test_build_report_does_not_fit(tmp_path, monkeypatch, tiny_model):
