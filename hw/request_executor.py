@@ -79,7 +79,7 @@ class RequestExecutor(wiring.Component):
     per FEATURES frame (1..MAX_CHUNK); `identity`: the IDENTIFY payload (bytes, at most 32)."""
 
     def __init__(self, *, window, n_classes, max_chunk, identity):
-        if not isinstance(max_chunk, int) or not 1 <= max_chunk <= MAX_CHUNK:
+        if not isinstance(max_chunk, int) or isinstance(max_chunk, bool) or not 1 <= max_chunk <= MAX_CHUNK:
             raise ValueError(f"max_chunk must be an integer in 1..{MAX_CHUNK}, not {max_chunk!r}")
         if not 1 <= window <= 0xFFFF:
             raise ValueError(f"a window of {window} values does not fit the 16-bit count")
