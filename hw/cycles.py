@@ -15,20 +15,22 @@ cycles, the mixer busy 89.7%, the feature load 5.6%. The learned baseline: 1,025
 What is counted
 ---------------
 The figure the RTL simulations report (sim/accelerator_pysim.py `run_pysim`): input always valid, output
-always ready, from the cycle `busy` rises (the one after the first feature value is taken) to the cycle
-the class beat is taken. tests/test_cycles.py checks the model against it, exactly, on random networks
+always ready, the cycle the class beat is taken minus the cycle `busy` rises (the one after the first
+feature value is taken). tests/test_cycles.py checks the model against it, exactly, on random networks
 (Amaranth simulator) and on the default model in both configurations (Verilator). Back-to-back windows
 start every cycles_per_window + 2 cycles (the cycle that takes the first value, and the class cycle).
 
     cycles = (n_in - 1) + sum of the passes + classifier
 
+each term the span from its first cycle to the next term's first cycle:
+
 * Load: the n_in = T * n_mfcc feature values are taken one per cycle; START of pass 0 is the next cycle.
 * A pass runs from its START cycle (the reader is started) to the START of the next one: the sequencer
-  sees the pass's last write one cycle after it and starts the next pass the cycle after that.
-* Classifier (hw/classifier.py `cycles`): the sequencer starts it in the cycle it sees the last pool
-  write; from that cycle to the class beat, both counted, n_classes * (C + 2) + 2 cycles (C + 1
-  multiply-accumulate cycles and one emit cycle per class, then the class beat). The last pass's row
-  runs to the cycle before.
+  sees the pass's last write one cycle after it and starts the next pass the cycle after that. The last
+  pass runs to the cycle in which the sequencer sees its last (pool) write and starts the classifier.
+* Classifier (hw/classifier.py `cycles`, which counts both ends): from its start cycle to the class
+  beat's, n_classes * (C + 2) + 1 cycles (C + 1 multiply-accumulate cycles and one emit cycle per
+  class, then the class beat).
 
 Rules inside a pass (cycle 0 = START, T frames, P = mixer_lanes, D = dw_lanes)
 ---------------------------------------------------------------------------------
@@ -350,13 +352,13 @@ def cycle_breakdown(model, config):
     for n, p in enumerate(passes):
         cycles = pass_cycles(p, T, config, top.mixer)
         if n == len(passes) - 1:
-            cycles -= 2              # to the cycle before the classifier's start (the last write seen)
+            cycles -= 1              # to the cycle that starts the classifier (it sees the last write)
         units = unit_cycles(p, T, config, top.mixer)
         bound = max(units, key=units.get)
         rows.append({"pass": n, "kind": p.kind, "layer": p.layer.name, "c_in": p.c_in, "c_out": p.c_out,
                      "cycles": cycles, "bound": bound, "units": units, "overhead": cycles - units[bound]})
     C, K = top.final_channels, top.n_classes
-    cls = classifier_cycles(C, K)
+    cls = classifier_cycles(C, K) - 1    # it counts both its start and the class beat cycle
     rows.append({"pass": None, "kind": "classifier", "layer": "classifier", "c_in": C, "c_out": K,
                  "cycles": cls, "bound": "classifier", "units": {"classifier": cls}, "overhead": 0})
     return rows
