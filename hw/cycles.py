@@ -10,7 +10,7 @@ is an AcceleratorConfig or the name of one in CONFIGS (ValueError when its lanes
 
 Default model (3x1x64, T = 128): up5k 1,075,255 cycles, the mixer busy 97.6% of them, every pass bound
 by the mixer except block3.0's main pass (depthwise: 17 taps + 1 write cycle over 2 lanes); ecp5 147,483
-cycles, the mixer busy 89.7%, the feature load 5.6%. The learned baseline: 1,025 more on both.
+cycles, the mixer busy 89.7%, the feature load 5.6%. The learned baseline runs the same schedule.
 
 What is counted
 ---------------
@@ -55,10 +55,10 @@ behaviour, and a unit that is not ready holds its input beat (back-pressure is m
 * Mixer (hw/ternary_mixer.py; words = c_in / P per frame): two frame buffers, so a beat of frame
   f >= 2 is taken no earlier than the cycle after frame f - 2's last issue. Frame f runs from
   R_f = max(L_f + 1, E_{f-1} + 1) + r (L_f: its last beat taken; E_f: its last issue) for
-  c_out * words issue cycles, so c_out * c_in / P + r cycles per frame in steady state; r = 1 for the
-  LFSR generator (the WAIT cycle that restarts it, ternary_mixer.cycles_per_frame), r = 2 for the
-  learned baseline (hw/stored_mixer.py: its WeightRom registers `valid`, low in the cycle after the
-  restart). Output channel o leaves at R_f + (o + 1) * words + 2 (two stages and the output register).
+  c_out * words issue cycles, so c_out * c_in / P + r cycles per frame in steady state; r = 1, the
+  WAIT cycle that restarts the entry source (ternary_mixer.cycles_per_frame), for the LFSR generator
+  and the learned baseline's WeightRom alike (both valid the cycle after a restart). Output channel o
+  leaves at R_f + (o + 1) * words + 2 (two stages and the output register).
 * Post-op (hw/post_op.py): 4 stages, one value per cycle. Residual pass: the mixer writes acc_res in
   the cycle a value leaves; main pass: the post-op writes the buffer in the cycle its value leaves.
 * Pool (the last pass): a value is read in the cycle it leaves the post-op and the sum written the
@@ -103,12 +103,9 @@ def _config(config):
 
 def _restart_cycles(mixer):
     """Cycles per frame the mixer spends on restarting its entry source: the WAIT cycle (the LFSR
-    generator's entries are valid the next cycle); the learned baseline's WeightRom registers its valid,
-    so its first entry comes one cycle later still."""
-    if mixer == "ternary":
+    generator's entries, and the learned baseline's WeightRom words, are valid the next cycle)."""
+    if mixer in ("ternary", "learned"):
         return 1
-    if mixer == "learned":
-        return 2
     raise ValueError(f"mixer must be 'ternary' or 'learned', not {mixer!r}")
 
 
@@ -190,7 +187,8 @@ class _Issue:
 
 class _Mixer:
     """The mixer's frame schedule; outputs taken as they come (acc_res or a buffer). `restart`: cycles
-    from the WAIT cycle that restarts the entry source to the first issue (ternary 1, learned 2)."""
+    from the WAIT cycle that restarts the entry source to the first issue (1: the generator's entries
+    and the weight ROM's words are valid the next cycle)."""
 
     def __init__(self, c_in, c_out, lanes, restart):
         self.words, self.c_out, self.restart = c_in // lanes, c_out, restart

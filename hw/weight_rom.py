@@ -70,13 +70,14 @@ class WeightRom(wiring.Component):
             for n, b in enumerate(self._bases):
                 with m.Case(n):
                     m.d.comb += base.eq(b)
-        # The word read in a restart cycle is current from the next cycle on; in the restart cycle
-        # itself o.valid is low, as the generator's.
+        # The word read in a restart cycle is current from the next cycle on (as the generator's first
+        # entries are); o.valid is low in the restart cycle itself and in the first cycle after reset,
+        # before the read port holds a word.
         word_ready = Signal()
         m.d.comb += self.o.valid.eq(word_ready & ~self.restart)
         accept = self.o.valid & self.o.ready
         nxt = Mux(self.restart, base, Mux(accept, addr + 1, addr))
         # The read port always reads the word that will be current next cycle: no bubble.
         m.d.comb += [rd.addr.eq(nxt), rd.en.eq(1), self.o.payload.eq(rd.data)]
-        m.d.sync += [addr.eq(nxt), word_ready.eq(~self.restart)]
+        m.d.sync += [addr.eq(nxt), word_ready.eq(1)]
         return m

@@ -58,7 +58,8 @@ async def windows(dut):
                     end = get_sim_time("ns")
                     break
         assert len(values) == n_classes + 1, f"window {n}: {len(values)} beats, expected {n_classes} logits + class"
-        cycles = round((end - starts[n]) / CLOCK_PERIOD_NS)
+        # busy rises just after a clock edge, `end` is read half a cycle after one: whole cycles between
+        cycles = int((end - starts[n]) // CLOCK_PERIOD_NS)
         results.append({"logits": values[:n_classes], "class": values[-1], "cycles": cycles})
         await FallingEdge(dut.clk)
         dut.o__ready.value = 0
