@@ -178,8 +178,8 @@ def summary_markdown(s):
             lines.append(f"- {m['board']} {m['variant']}: {m['path']} — make it with `{m['command']}` "
                          f"(or `ternkws report --build`)")
     lines += ["", "Cycles per window: the cycle model hw/cycles.py (computed from the schedule and each unit's rule; "
-                  "tests/test_cycles.py checks it against RTL simulation); the stored-weights variant's weight ROM "
-                  "costs one cycle more per frame of each pass its mixer bounds. "
+                  "tests/test_cycles.py checks it against RTL simulation); the stored-weights variant runs the same "
+                  "schedule. "
                   "Stored weight bits: depthwise int8 + BN constants + classifier (+ int8 1x1 for the baseline).",
               ""]
     return "\n".join(lines)
