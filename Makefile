@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 BOARD  ?= icebreaker
 MODEL  ?=
 PYTEST_ARGS ?=
+# test processes (pytest-xdist; a file's tests stay in one process, so module fixtures and cocotb builds are shared)
+JOBS   ?= 2
 
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 
@@ -27,11 +29,11 @@ venv: $(STAMP)
 
 ## make test: the test suite CI runs (sized for 2 cores)
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 ## make verify-full: every test (slow ones too) and 1,000 random networks RTL-vs-golden (about an hour)
 verify-full: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 	$(PY) -m ternkws.sim.campaign --cases 1000 --jobs 2 --json reports/verify.json
 
 ## make demo: features -> golden int8 inference -> RTL simulation (bit-exact check) -> Verilog
