@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from ternkws.golden.errors import UserError
-from ternkws.golden.workspace import build_root
+from ternkws.golden.workspace import build_root, display_path, source_commit, utc_now
 
 from .platforms import get_board
 
@@ -88,7 +88,7 @@ def load_model(variant="ternary", path=None):
     else:
         from ternkws.golden.placeholder import placeholder_model
         model = placeholder_model(Topology(mixer="learned"))
-        note = (f"{checkpoint.BASELINE_MODEL} does not exist yet: a placeholder learned-1x1 model with random "
+        note = (f"{display_path(checkpoint.BASELINE_MODEL)} does not exist yet: a placeholder learned-1x1 model with random "
                 "weights (same topology, same resources) stands in")
     if model.topology.mixer != want:
         raise UserError(f"{model.path}: a {model.topology.mixer}-mixer checkpoint, but --variant {variant} needs "
@@ -149,7 +149,8 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
         "board": board.name, "variant": variant, "device": board.device, "family": board.family,
         "config": config.name, "mixer_lanes": config.mixer_lanes, "dw_lanes": config.dw_lanes,
         "board_clock_mhz": clk_mhz, "baud": wrapper.baud,
-        "model": {"path": str(model.path) if model.path else None, "id": model.model_id,
+        "date": utc_now(), "commit": source_commit(),
+        "model": {"path": display_path(model.path) if model.path else None, "id": model.model_id,
                   "mixer": model.topology.mixer, "trained": model.trained, "note": model_note,
                   "topology": model.topology.to_dict()},
     }

@@ -9,7 +9,7 @@ installed copy; only then may a report record a commit (nothing runs git on an i
 import os
 from pathlib import Path
 
-__all__ = ["BUILD_DIR_ENV", "build_root", "source_checkout", "display_path"]
+__all__ = ["BUILD_DIR_ENV", "build_root", "source_checkout", "source_commit", "display_path", "utc_now"]
 
 BUILD_DIR_ENV = "TERNKWS_BUILD_DIR"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent   # the folder holding golden/, hw/, ... (a checkout) or site-packages/ternkws
@@ -26,6 +26,28 @@ def source_checkout():
     if (root / ".git").exists() and (root / "pyproject.toml").is_file() and (root / "golden").is_dir():
         return root
     return None
+
+
+def source_commit():
+    """'abc1234' (or 'abc1234+changes' with local changes) of the checkout, None for an installed copy."""
+    import subprocess
+    root = source_checkout()
+    if root is None:
+        return None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (commit + ("+changes" if dirty else "")) or None
+
+
+def utc_now():
+    """The current time, ISO 8601 in UTC to the second (for 'measured on' stamps)."""
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
 def display_path(path):

@@ -23,6 +23,8 @@ def run(args):
     if args.build_dir is None:
         args.build_dir = str(build_root())
 
+    # Figures whose build report is missing keep the committed summary's values (marked as such).
+    previous = Path(args.out) / "summary.json"
     summary = summarize(args.build_dir, args.accuracy)
     if args.build and summary["missing"]:
         from ternkws.boards.build import build_board, load_model
@@ -31,7 +33,7 @@ def run(args):
             print(f"ternkws report: building {m['board']} ({m['variant']})", flush=True)
             build_board(m["board"], model, m["variant"], Path(args.build_dir) / build_folder(m["board"], m["variant"]),
                         model_note=note, log=lambda msg: print(f"ternkws report: {msg}", flush=True))
-        summary = summarize(args.build_dir, args.accuracy)
+    summary = summarize(args.build_dir, args.accuracy, previous=previous)
     files = write_summary(summary, args.out)
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
