@@ -28,6 +28,12 @@ VERSION = 1
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "default.npz"
 BASELINE_MODEL = MODELS_DIR / "baseline.npz"
+# The bundled models (golden/models/<name>.npz): what `--model NAME` names in every command.
+BUNDLED_MODELS = {
+    "default": "trained ternary 3x1x64, the design",
+    "baseline": "learned 1x1 3x1x64, the stored-weights baseline",
+    "budget": "ternary 3x2x128 at the baseline's parameter budget",
+}
 
 
 @dataclass
@@ -87,16 +93,35 @@ def save(model: Model, path):
     return path
 
 
+def resolve(name_or_path=None):
+    """The checkpoint file `--model` names: None -> the bundled default; a bundled name (default,
+    baseline, budget: golden/models/<name>.npz) -> that file; anything else is a path (a file that is
+    called `default` is ./default). UserError when the file does not exist."""
+    if name_or_path is None:
+        name_or_path = "default"
+    name = str(name_or_path)
+    if name in BUNDLED_MODELS:
+        path = MODELS_DIR / f"{name}.npz"
+        if not path.exists():
+            raise UserError(f"bundled model '{name}' is not in this checkout ({path}); train it "
+                            f"('ternkws train --out {path}') or pass a checkpoint file")
+        return path
+    path = Path(name_or_path)
+    if not path.exists():
+        raise UserError(f"{path}: no such checkpoint (give a .npz file or a bundled model: "
+                        f"{', '.join(BUNDLED_MODELS)})")
+    return path
+
+
 def load(path=None):
-    """Load and validate a checkpoint; `None` loads the bundled default model.
+    """Load and validate a checkpoint: a file, a bundled name (see `resolve`), or `None` for the
+    bundled default model.
 
     Everything the RTL assumes (golden/contract.py, golden/SPEC.md section 2.2) is checked here, so a
     checkpoint that loads is one the golden model, the Verilog and the board all run alike; each failure
     is one sentence naming the entry, the offending value and index, and the allowed range.
     """
-    path = Path(path) if path is not None else DEFAULT_MODEL
-    if not path.exists():
-        raise UserError(f"{path}: no such checkpoint (the bundled default is {DEFAULT_MODEL})")
+    path = resolve(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}

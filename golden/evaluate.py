@@ -1,6 +1,6 @@
 """Float and int8 accuracy of a checkpoint on a dataset split (what `ternkws eval` prints). No torch.
 
-Features: golden.features.mfcc per clip (cached next to the data folder, golden/train/features.py),
+Features: golden.features.mfcc per clip (cached in the ternkws cache folder, golden/train/features.py),
 normalized (float) and quantized (int8) with the checkpoint's own feature map, exactly as
 `ternkws infer` does. Float: golden.network.forward_float in batches. Int8: golden.network.forward_int,
 one clip at a time (the bit-exact contract the RTL is compared against), in `jobs` worker processes.

@@ -185,8 +185,8 @@ def test_run_silent_board(tiny, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    ([], "either --port"),
-    (["--sim", "--port", "/dev/x"], "either --port"),
+    ([], "one of the arguments --port --sim is required"),                 # argparse (usage shows it)
+    (["--sim", "--port", "/dev/x"], "argument --port: not allowed with argument --sim"),
     (["--port", "/dev/ternkws-no-such-port"], "no device at /dev/ternkws-no-such-port"),
     (["--port", "/dev/null", "--config", "ecp5"], "--config applies to --sim"),
     (["--sim", "--config", "nope"], "--config must be one of"),

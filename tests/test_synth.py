@@ -332,7 +332,7 @@ def test_unit_registry_builds_every_unit(model):
     (["synth", "--unit", "depthwise_conv", "--lanes", "0"], "valid: 1, 2, 4"),
     (["synth", "--unit", "post_op", "--lanes", "4"], "one value per cycle; valid: 1"),
     (["synth", "--unit", "post_op", "--device", "xc7"], "unknown device 'xc7'; choose one of up5k"),
-    (["synth"], "--unit is required"),
+    (["synth"], "one of the arguments --unit --sweep --render is required"),   # argparse (usage shows it)
     (["synth", "--sweep", "--units", "ternary_mixer,fft"], "unknown unit(s) fft"),
     (["synth", "--unit", "post_op", "--freq", "0"], "--freq must be positive"),
     (["synth", "--unit", "depthwise_conv", "--config", "vu9p"], "unknown accelerator configuration 'vu9p'; "

@@ -126,8 +126,11 @@ def test_train_cli_bad_inputs(tmp_path, tiny_splits):
     cmd, args = _train_args(data=tmp_path / "nope", out=tmp_path / "m.npz")
     with pytest.raises(UserError, match="no such dataset directory"):
         cmd.run(args)
-    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", model="resnet")
-    with pytest.raises(UserError, match="unknown --model 'resnet'"):
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", arch="resnet")
+    with pytest.raises(UserError, match="unknown --arch 'resnet'"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", model="ternary")    # the old name of --arch
+    with pytest.raises(UserError, match="train takes the architecture as --arch"):
         cmd.run(args)
     cmd, args = _train_args(data=d, out=tmp_path / "m.txt")
     with pytest.raises(UserError, match=".npz"):
@@ -152,7 +155,7 @@ def test_train_cli_end_to_end(tmp_path, tiny_splits, capsys):
     from ternkws.cli import main
     d, _ = tiny_splits
     out = tmp_path / "m.npz"
-    rc = main(["train", "--data", str(d), "--out", str(out), "--model", "ternary", "--epochs", "1",
+    rc = main(["train", "--data", str(d), "--out", str(out), "--arch", "ternary", "--epochs", "1",
                "--batch", "36", "--threads", "1", "--quiet", "--plots", str(tmp_path / "plots")])
     assert rc == 0
     model = checkpoint.load(out)
@@ -163,6 +166,6 @@ def test_train_cli_end_to_end(tmp_path, tiny_splits, capsys):
     assert (tmp_path / "plots" / "confusion-m.png").stat().st_size > 1000
     # distillation from that checkpoint (same data, so the same feature map)
     out2 = tmp_path / "kd.npz"
-    rc = main(["train", "--data", str(d), "--out", str(out2), "--model", "ternary", "--epochs", "1",
+    rc = main(["train", "--data", str(d), "--out", str(out2), "--arch", "ternary", "--epochs", "1",
                "--batch", "36", "--threads", "1", "--quiet", "--teacher", str(out)])
     assert rc == 0 and checkpoint.load(out2).meta["teacher"] == "m.npz"

@@ -1,8 +1,9 @@
 """Feature extraction for training and evaluation: golden.features.mfcc once per clip, cached.
 
-No torch here (golden/evaluate.py uses it too). The cache is one .npz file next to the data folder
-(`<parent>/.<name>.features-<hash>.npz`, or under ~/.cache/ternkws when that folder is not writable),
-keyed by a hash of the example list (source, label, split, speaker, file size and mtime) and of the
+No torch here (golden/evaluate.py uses it too). The cache is one .npz file in the ternkws cache folder,
+`cache_root()/features/<data folder name>-<path hash>-<key>.npz` (cache_root(): $TERNKWS_CACHE_DIR, else
+$XDG_CACHE_HOME/ternkws, else ~/.cache/ternkws; never beside the data folder). The key is a hash of
+the example list (source, label, split, speaker, file size and mtime) and of the
 FeatureConfig: a regenerated dataset or a different feature setting never reads stale features. It
 holds the raw float32 MFCCs (N, n_frames, n_mfcc); normalization happens later, with the statistics of
 the train split (training) or of the checkpoint (evaluation).
@@ -11,6 +12,7 @@ the train split (training) or of the checkpoint (evaluation).
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -22,6 +24,7 @@ from ternkws.golden.features import FeatureConfig, mfcc
 from ternkws.golden.labels import LABELS
 
 CACHE_VERSION = 1
+CACHE_DIR_ENV = "TERNKWS_CACHE_DIR"
 
 
 @dataclass
@@ -58,14 +61,19 @@ def examples_key(examples, cfg: FeatureConfig):
     return h.hexdigest()[:16]
 
 
+def cache_root():
+    """The ternkws cache folder: $TERNKWS_CACHE_DIR, else $XDG_CACHE_HOME/ternkws, else ~/.cache/ternkws."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ternkws"
+
+
 def cache_path(data_dir, key):
+    """The feature cache of a data folder: the key covers the examples and the feature settings, the
+    resolved folder's path is hashed in too (two datasets of the same name do not share a file)."""
     data_dir = Path(data_dir).resolve()
-    parent = data_dir.parent
-    name = f".{data_dir.name}.features-{key}.npz"
-    if os.access(parent, os.W_OK):
-        return parent / name
-    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ternkws"
-    return home / name
+    where = hashlib.sha1(str(data_dir).encode()).hexdigest()[:8]
+    return cache_root() / "features" / f"{data_dir.name}-{where}-{key}.npz"
 
 
 def _one(args):
@@ -110,7 +118,7 @@ def load_features(data_dir, examples, cfg=FeatureConfig(), jobs=None, progress=T
                 x = f["mfcc"]
             if x.shape == (len(examples), cfg.n_frames, cfg.n_mfcc):
                 if progress:
-                    print(f"features: {len(examples)} clips from cache {path}")
+                    print(f"features: {len(examples)} clips from cache {path}", file=sys.stderr)
                 return FeatureSet(x, labels, *meta)
         except (OSError, ValueError, KeyError):
             pass  # a broken cache file is recomputed
@@ -123,5 +131,5 @@ def load_features(data_dir, examples, cfg=FeatureConfig(), jobs=None, progress=T
                 np.savez(f, mfcc=x)
             os.replace(tmp, path)
         except OSError as e:
-            print(f"features: could not write the cache {path} ({e}); continuing without it")
+            print(f"features: could not write the cache {path} ({e}); continuing without it", file=sys.stderr)
     return FeatureSet(x, labels, *meta)

@@ -2,18 +2,28 @@
 
 import json
 
+from ._common import add_model_option, choices_metavar, model_kinds
+
+EXAMPLES = """
+ternkws build --board icebreaker
+ternkws build --board ulx3s-85f --variant stored --json > build.json
+ternkws build --board icebreaker --model my-model.npz --out build/mine
+"""
+
 
 def configure(parser):
     from ternkws.boards.platforms import BOARDS
 
-    parser.add_argument("--board", default="icebreaker", help=f"one of {', '.join(BOARDS)} (default icebreaker)")
+    parser.add_argument("--board", default="icebreaker", metavar=choices_metavar(BOARDS),
+                        help="the board (default icebreaker)")
     parser.add_argument("--variant", default="ternary", choices=("ternary", "stored"),
                         help="ternary: LFSR-generated 1x1 (the design); stored: learned int8 1x1 weights in ROM "
                              "(the baseline; golden/models/baseline.npz, or a placeholder when missing)")
-    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model of the variant")
-    parser.add_argument("--out", default=None, help="output folder (default build/<board>, build/<board>-stored; build/ is ./build or $TERNKWS_BUILD_DIR)")
-    parser.add_argument("--seed", type=int, default=None, help="nextpnr placement seed")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_model_option(parser, help=f"checkpoint: {model_kinds()}; default: default for --variant ternary, "
+                                  "baseline for stored")
+    parser.add_argument("--out", default=None, metavar="DIR", help="output folder (default build/<board>, build/<board>-stored; build/ is ./build or $TERNKWS_BUILD_DIR)")
+    parser.add_argument("--seed", type=int, default=None, metavar="S", help="nextpnr placement seed")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (stdout: the JSON alone)")
 
 
 def run(args):

@@ -2,13 +2,18 @@
 
 import os
 
+EXAMPLES = """
+ternkws dataset --out data/synth
+ternkws dataset --out data/tiny --per-class 20 --sources flite --quiet
+"""
+
 
 def configure(parser):
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder: DIR/<label>/*.wav and DIR/manifest.csv")
     parser.add_argument("--per-class", type=int, default=1667, metavar="N",
                         help="clips per class, all splits together (default 1667: about 20,000 clips)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same bytes)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="J",
                         help="worker processes (default: number of CPUs)")
     parser.add_argument("--sources", default="flite,festival,espeak", metavar="LIST",

@@ -1,6 +1,16 @@
 """`ternkws flash`: program a board with the bitstream `ternkws build` made, the way amaranth-boards does
 it (the platform's `toolchain_program`: `$ICEPROG` / `iceprog FILE` for the iCEBreaker,
-`$OPENFPGALOADER` / `openFPGALoader -b ulx3s -m FILE` for the ULX3S, i.e. into SRAM)."""
+`$OPENFPGALOADER` / `openFPGALoader -b ulx3s -m FILE` for the ULX3S, i.e. into SRAM). With `--model M`
+it first checks that the bitstream was built from M (the model id in the build's report.json beside it),
+so that the board then answers `ternkws run --model M`."""
+
+from ._common import add_model_option, choices_metavar, model_kinds
+
+EXAMPLES = """
+ternkws flash --board icebreaker
+ternkws flash --board icebreaker --model my-model.npz
+ternkws flash --board ulx3s-85f --bitstream build/ulx3s-85f/top.bit
+"""
 
 # Debian packages of the programmers (install with --no-install-recommends: the recommended packages
 # put Debian's old yosys on PATH).
@@ -13,9 +23,12 @@ PROGRAMMERS = {
 def configure(parser):
     from ternkws.boards.platforms import BOARDS
 
-    parser.add_argument("--board", default="icebreaker", help=f"one of {', '.join(BOARDS)} (default icebreaker)")
-    parser.add_argument("--bitstream", default=None,
+    parser.add_argument("--board", default="icebreaker", metavar=choices_metavar(BOARDS),
+                        help="the board (default icebreaker)")
+    parser.add_argument("--bitstream", default=None, metavar="FILE",
                         help="bitstream file (default build/<board>/top.bin for iCE40, top.bit for ECP5)")
+    add_model_option(parser, help="check first that the bitstream was built from this checkpoint (the model id "
+                                  f"in the report.json beside it): {model_kinds()}; default: no check")
 
 
 def programmer_command(board):
@@ -35,6 +48,29 @@ def programmer_command(board):
     return tool
 
 
+def check_model(bitstream, board, name):
+    """UserError unless the build report beside `bitstream` names the model id of checkpoint `name`."""
+    import json
+
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.errors import UserError
+
+    model = load(name)
+    report = bitstream.parent / "report.json"
+    rebuild = f"ternkws build --board {board.name} --model {name}"
+    try:
+        built = json.loads(report.read_text())["model"]["id"]
+    except FileNotFoundError:
+        raise UserError(f"{bitstream}: no {report.name} beside it to check the model; rebuild it ({rebuild}) "
+                        f"or flash without --model") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{report}: cannot read the model id ({e}); rebuild ({rebuild})") from None
+    if built != model.model_id:
+        raise UserError(f"{bitstream} was built from model {built}, not {model.path} (model {model.model_id}); "
+                        f"build it first: {rebuild}")
+    return model
+
+
 def run(args):
     from pathlib import Path
 
@@ -49,6 +85,8 @@ def run(args):
                         f"(or `ternkws build --board {board.name}`) first")
     if path.suffix != board.bitstream_suffix:
         raise UserError(f"{path}: {board.name} takes a {board.bitstream_suffix} bitstream, not {path.suffix}")
+    if args.model is not None:
+        check_model(path, board, args.model)
     tool = programmer_command(board)
     # The command line of the platform's toolchain_program, on the file itself (amaranth's
     # LocalBuildProducts would hand the programmer a temporary copy).

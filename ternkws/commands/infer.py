@@ -1,13 +1,22 @@
 """`ternkws infer`: golden int8 prediction (keyword, confidence, float-vs-int8 agreement) per WAV clip."""
 
 import json
-import sys
+
+from ._common import EXIT_USER_ERROR, add_model_option, error_line, summarize_bad
+
+EXAMPLES = """
+ternkws infer golden/samples/*.wav
+ternkws infer --model baseline --json golden/samples/yes.wav
+ternkws infer --model my-model.npz clip.wav
+"""
 
 
 def configure(parser):
-    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips")
-    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per run")
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips (a bad one is "
+                        "reported and skipped; exit status 2 at the end)")
+    add_model_option(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (refused clips carry an \"error\") on stdout")
 
 
 def describe(model):
@@ -32,7 +41,7 @@ def run(args):
         except UserError as e:
             failed += 1
             results.append({"file": path, "error": str(e)})
-            print(f"ternkws infer: error: {e}", file=sys.stderr)
+            error_line("infer", e)
             continue
         results.append({"file": path, "class": p.label, "confidence": round(p.confidence, 4),
                         "float_class": p.label_float, "agree": p.agree,
@@ -48,4 +57,5 @@ def run(args):
         agree = sum(r["agree"] for r in ok)
         print(f"{len(ok)} clip(s) classified, float and int8 agree on {agree}/{len(ok)}"
               + (f", {failed} failed" if failed else ""))
-    return 1 if failed else 0
+    summarize_bad("infer", [r for r in results if "error" in r], len(args.wavs))
+    return EXIT_USER_ERROR if failed else 0

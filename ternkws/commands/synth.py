@@ -6,44 +6,60 @@ subtracted: unit = total - harness. `--sweep` measures every unit at lanes 1, 4,
 wide on the ECP5-85F and writes reports/units.md + reports/units.json.
 """
 
+import argparse
 import json
 import sys
 
+from ._common import add_model_option, choices_metavar, model_help
+
+CONFIG_NAMES = ("up5k", "ecp5")   # hw/accelerator.py CONFIGS (checked in run; tests/test_cli_grammar.py)
+
+EXAMPLES = """
+ternkws synth --unit ternary_mixer --lanes 4
+ternkws synth --unit depthwise_conv --device ecp5-85f --config ecp5 --json
+ternkws synth --sweep --units post_op
+"""
+
 
 def configure(parser):
-    parser.add_argument("--unit", metavar="NAME",
-                        help="ternary_generator, ternary_mixer, depthwise_conv, post_op or stored_mixer "
-                             "(the stored-weights baseline)")
-    parser.add_argument("--device", default="up5k", metavar="DEV",
-                        help="up5k (iCE40UP5K-SG48) or ecp5-85f (also ecp5-12f/25f/45f); default up5k")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--unit", metavar="NAME",
+                      help="the unit to measure: ternary_generator, ternary_mixer, depthwise_conv, post_op or "
+                           "stored_mixer (the stored-weights baseline)")
+    what.add_argument("--sweep", action="store_true",
+                      help="instead of one --unit: measure every unit (lanes 1, 4, 16 on up5k; 64 on ecp5-85f; "
+                           "the up5k and ecp5 accelerator presets) and write reports/units.md and "
+                           "reports/units.json (about 25 minutes on 2 cores)")
+    what.add_argument("--render", action="store_true",
+                      help="instead of one --unit: rewrite units.md from the units.json already in --out-dir, "
+                           "without synthesizing (after changing the report's layout)")
+    from ternkws.boards.toolchain import DEVICES
+
+    parser.add_argument("--device", default="up5k", metavar=choices_metavar(DEVICES),
+                        help="up5k (iCE40UP5K-SG48) or ecp5-85f (also ecp5-12f/25f/45f; aliases such as 85k); "
+                             "default up5k")
     parser.add_argument("--lanes", type=int, default=None, metavar="N",
                         help="parallel lanes of the unit (default 1; must divide its channel counts)")
-    parser.add_argument("--config", default=None, metavar="PRESET",
-                        help="build the unit as the accelerator preset PRESET (hw/accelerator.py: up5k, "
-                             "ecp5) does: its lanes and memory options (e.g. the single-port SPRAM line "
+    parser.add_argument("--config", default=None, metavar=choices_metavar(CONFIG_NAMES),
+                        help="build the unit as the accelerator preset (hw/accelerator.py) does: its lanes "
+                             "and memory options (e.g. the single-port SPRAM line "
                              "buffer of depthwise_conv on up5k)")
     parser.add_argument("--freq", type=float, default=None, metavar="MHZ",
                         help="target clock for place and route (default: 12 on iCE40, 25 on ECP5); "
                              "Fmax is reported either way")
-    parser.add_argument("--checkpoint", default=None, metavar="NPZ",
-                        help="model whose configuration the unit is built with (default: bundled model)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_model_option(parser, help="the model whose configuration the unit is built with; " + model_help())
+    parser.add_argument("--checkpoint", dest="model", default=None, help=argparse.SUPPRESS)   # the old name
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object instead of a table (stdout: the JSON alone)")
     parser.add_argument("--keep", metavar="DIR",
                         help="keep netlists, constraints, logs and nextpnr reports in DIR/total, DIR/harness")
     parser.add_argument("--timeout", type=float, default=1800, metavar="S",
                         help="limit per tool run in seconds (default 1800)")
-    parser.add_argument("--sweep", action="store_true",
-                        help="measure every unit (lanes 1, 4, 16 on up5k; 64 on ecp5-85f; the up5k and "
-                             "ecp5 accelerator presets) and write reports/units.md and reports/units.json "
-                             "(about 25 minutes on 2 cores)")
     parser.add_argument("--out-dir", default="reports", metavar="DIR",
                         help="where --sweep writes units.md and units.json (default: reports)")
     parser.add_argument("--units", default=None, metavar="LIST",
                         help="with --sweep: measure only these units (comma-separated) and replace their "
                              "rows in the units.json already in --out-dir")
-    parser.add_argument("--render", action="store_true",
-                        help="rewrite units.md from the units.json already in --out-dir, without "
-                             "synthesizing (after changing the report's layout)")
 
 
 def run(args):
@@ -51,9 +67,8 @@ def run(args):
 
     if args.sweep or args.render:
         return _sweep(args)
-    if not args.unit:
-        from ternkws.boards.units import UNITS
-        raise UserError(f"--unit is required (one of {', '.join(UNITS)}), or --sweep")
+    if args.units:
+        raise UserError("--units goes with --sweep (one unit alone: --unit NAME)")
     if args.freq is not None and not args.freq > 0:
         raise UserError(f"--freq must be positive, not {args.freq}")
 
@@ -62,7 +77,7 @@ def run(args):
     from ternkws.boards.units import check, config_of, measure
 
     device = get_device(args.device)
-    model = checkpoint.load(args.checkpoint)
+    model = checkpoint.load(args.model)
     lanes, options = (1 if args.lanes is None else args.lanes), {}
     check(args.unit, lanes, model)   # argument errors before any tool runs
     if args.config:
@@ -135,7 +150,7 @@ def _sweep(args):
     from ternkws.golden.errors import UserError
     from ternkws.boards.units import UNITS, _model_info, merge_sweep
 
-    model = checkpoint.load(args.checkpoint)
+    model = checkpoint.load(args.model)
     units = None
     if args.units:
         units = [u.strip() for u in args.units.split(",") if u.strip()]

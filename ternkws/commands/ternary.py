@@ -5,11 +5,16 @@ import re
 
 from ternkws.golden.errors import UserError
 
+EXAMPLES = """
+ternkws ternary --seed 1 --shape 64x128
+ternkws ternary --seed 7 --shape 8x16 --density 0.5 --json
+"""
+
 
 def configure(parser):
-    parser.add_argument("--seed", type=int, required=True, help="generator seed (0 <= S < 2^64)")
+    parser.add_argument("--seed", type=int, required=True, metavar="S", help="generator seed (0 <= S < 2^64)")
     parser.add_argument("--shape", required=True, metavar="OUTxIN", help="matrix shape, e.g. 64x128")
-    parser.add_argument("--density", type=float, default=1 / 3, help="fraction of non-zero entries (default 1/3)")
+    parser.add_argument("--density", type=float, default=1 / 3, metavar="D", help="fraction of non-zero entries (default 1/3)")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of a table")
 
 

@@ -1,25 +1,39 @@
 """`ternkws train`: train a ternary / learned-1x1 / same-budget model with PyTorch and export a checkpoint.
 
-Needs the optional `train` extra (torch). Features are cached next to the data folder; the checkpoint
-is a golden .npz (float weights + post-training-quantized int8 model) that `ternkws eval`, `infer`,
+Needs the optional `train` extra (torch). Features are cached in the cache folder ($TERNKWS_CACHE_DIR,
+default ~/.cache/ternkws; golden/train/features.py); the checkpoint is a golden .npz (float weights + post-training-quantized int8 model) that `ternkws eval`, `infer`,
 `sim` and the RTL elaboration read.
 """
 
+import argparse
 import os
 from pathlib import Path
 
 from ternkws.golden.errors import UserError
 
-MODELS = ("ternary", "learned", "budget")
+from ._common import choices_metavar, model_kinds, writable_file
+
+ARCHS = ("ternary", "learned", "budget")
+
+EXAMPLES = """
+ternkws train --data data/synth --out build/models/mine.npz
+ternkws train --data data/synth --arch learned --out build/models/baseline.npz --epochs 20
+ternkws train --data data/synth --out golden/models/default.npz --overwrite --teacher baseline
+"""
 
 
 def configure(parser):
     parser.add_argument("--data", required=True, metavar="DIR",
                         help="dataset folder with train/val/test splits (ternkws dataset, or Speech Commands)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="checkpoint to write (.npz)")
-    parser.add_argument("--model", default="ternary", metavar="NAME",
-                        help="ternary (default: 3x1x64, LFSR ternary 1x1), learned (3x1x64 baseline, "
-                             "learned 1x1) or budget (bigger ternary model toward the baseline's parameter count)")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="checkpoint to write (.npz); an existing file is refused without --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")
+    parser.add_argument("--arch", default="ternary", metavar=choices_metavar(ARCHS),
+                        help="architecture: ternary (default: 3x1x64, LFSR ternary 1x1), learned (3x1x64 "
+                             "baseline, learned 1x1) or budget (bigger ternary model toward the baseline's "
+                             "parameter count)")
+    # `--model` names a checkpoint in every command; here it used to be the architecture: say so.
+    parser.add_argument("--model", dest="old_model", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=40, metavar="N", help="epochs (default 40)")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
                         help="time budget: after the first epoch, cut the epoch count to fit M minutes")
@@ -29,8 +43,9 @@ def configure(parser):
     parser.add_argument("--threads", type=int, default=2, metavar="N", help="torch CPU threads (default 2)")
     parser.add_argument("--patience", type=int, default=None, metavar="N",
                         help="early stopping: stop after N epochs without a better val accuracy")
-    parser.add_argument("--teacher", default=None, metavar="FILE",
-                        help="distil from this checkpoint (e.g. golden/models/baseline.npz), trained on the same data")
+    parser.add_argument("--teacher", default=None, metavar="M",
+                        help=f"distil from this checkpoint, trained on the same data: {model_kinds()}, "
+                             "e.g. baseline")
     parser.add_argument("--kd-alpha", type=float, default=0.5, metavar="A",
                         help="weight of the distillation loss (default 0.5)")
     parser.add_argument("--kd-temp", type=float, default=2.0, metavar="T", help="distillation temperature (default 2)")
@@ -40,8 +55,13 @@ def configure(parser):
 
 
 def _check(args):
-    if args.model not in MODELS:
-        raise UserError(f"unknown --model '{args.model}'; choose one of {', '.join(MODELS)}")
+    from ternkws.golden.checkpoint import resolve
+
+    if getattr(args, "old_model", None) is not None:
+        raise UserError(f"train takes the architecture as --arch ({', '.join(ARCHS)}); --model names a "
+                        f"checkpoint in the other commands, and --out is the one train writes")
+    if args.arch not in ARCHS:
+        raise UserError(f"unknown --arch '{args.arch}'; choose one of {', '.join(ARCHS)}")
     for name in ("epochs", "batch", "threads"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, not {getattr(args, name)}")
@@ -49,18 +69,22 @@ def _check(args):
         raise UserError(f"--lr must be positive, not {args.lr}")
     if args.minutes is not None and args.minutes <= 0:
         raise UserError(f"--minutes must be positive, not {args.minutes}")
-    if args.teacher is not None and not Path(args.teacher).is_file():
-        raise UserError(f"--teacher {args.teacher}: no such checkpoint file")
+    if args.teacher is not None:
+        try:
+            args.teacher = str(resolve(args.teacher))
+        except UserError as e:
+            raise UserError(f"--teacher: {e}") from None
     if not 0 <= args.kd_alpha <= 1 or args.kd_temp <= 0:
         raise UserError("--kd-alpha must be in [0, 1] and --kd-temp positive")
     data = Path(args.data)
     if not data.is_dir():
         raise UserError(f"{data}: no such dataset directory; create one with 'ternkws dataset --out {data}'")
-    out = Path(args.out)
-    if out.is_dir():
-        raise UserError(f"--out {out} is a directory; give a file name such as {out / 'model.npz'}")
+    out = writable_file(args.out, "--out", "model.npz")
     if out.suffix != ".npz":
         raise UserError(f"--out {out}: checkpoints are .npz files; name it {out.with_suffix('.npz')}")
+    if out.exists() and not args.overwrite:
+        raise UserError(f"--out {out} exists; pass --overwrite to replace it (make train: OVERWRITE=1), "
+                        f"or choose another file")
 
 
 def run(args):
@@ -75,7 +99,7 @@ def run(args):
     from ternkws.golden.train.augment import AugmentConfig
     from ternkws.golden.train.trainer import TrainConfig, preset, train
 
-    top, description = preset(args.model)
+    top, description = preset(args.arch)
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=AugmentConfig())

@@ -2,11 +2,22 @@
 
 import sys
 
+from ._common import add_model_option, choices_metavar, writable_file
+
+EXAMPLES = """
+ternkws verilog -o build/ternkws_up5k.v
+ternkws verilog --model baseline --config ecp5 -o build/baseline_ecp5.v
+"""
+
+CONFIG_NAMES = ("up5k", "ecp5")   # hw/accelerator.py CONFIGS (checked in run; tests/test_cli_grammar.py)
+
 
 def configure(parser):
-    parser.add_argument("-o", "--output", required=True, metavar="FILE", help="Verilog file to write")
-    parser.add_argument("--model", default=None, help="checkpoint (.npz); default: the bundled model")
-    parser.add_argument("--config", default="up5k", help="accelerator configuration: up5k (default) or ecp5")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="Verilog file to write (its folder is created if missing)")
+    add_model_option(parser)
+    parser.add_argument("--config", default="up5k", metavar=choices_metavar(CONFIG_NAMES),
+                        help="accelerator configuration (default up5k)")
     parser.add_argument("--name", default="ternkws_accelerator", help="top module name")
 
 
@@ -29,8 +40,6 @@ def header(model, config, name):
 
 
 def run(args):
-    from pathlib import Path
-
     from amaranth.back import verilog
 
     from ternkws.golden.checkpoint import load
@@ -39,6 +48,7 @@ def run(args):
 
     if args.config not in CONFIGS:
         raise UserError(f"--config must be one of {', '.join(CONFIGS)}, not {args.config!r}")
+    out = writable_file(args.output, "-o", "ternkws.v")   # before the minutes of elaboration
     model = load(args.model)
     config = CONFIGS[args.config]
     try:
@@ -46,10 +56,11 @@ def run(args):
     except ValueError as e:
         raise UserError(f"configuration {config.name} does not fit model {model.path}: {e}") from None
     text = verilog.convert(dut, name=args.name)
-    out = Path(args.output)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True)
-    out.write_text(header(model, config, args.name) + text)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(header(model, config, args.name) + text)
+    except OSError as e:
+        raise UserError(f"-o {out}: cannot write it ({e.strerror or e})") from None
     print(f"wrote {out} ({len(text.splitlines()):,} lines): {args.name}, {config.name} configuration, "
           f"model id {model.model_id}", file=sys.stderr)
     return 0
