@@ -46,8 +46,12 @@ demo: $(STAMP)
 dataset: $(STAMP)
 	$(TERNKWS) dataset --out data/synth
 
+## make train: a new checkpoint build/models/default-<date>.npz (the bundled golden/models/default.npz
+## is never replaced by surprise); make train OUT=FILE [OVERWRITE=1] [ARCH=ternary|learned|budget]
+train: ARCH ?= ternary
+train: OUT ?= build/models/default-$(shell date +%Y%m%d-%H%M%S).npz
 train: $(STAMP)
-	$(TERNKWS) train --data data/synth --model ternary --out golden/models/default.npz --plots reports
+	$(TERNKWS) train --data data/synth --arch $(ARCH) --out $(OUT) $(if $(OVERWRITE),--overwrite) --plots reports
 
 clean:
 	rm -rf build sim_build .pytest_cache
