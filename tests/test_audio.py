@@ -264,8 +264,7 @@ def test_broken_file_through_the_cli_is_one_line(tmp_path, name, content, words,
     p = write(tmp_path, "bad.wav", content)
     rc = main(["infer", str(p)])
     err = capsys.readouterr().err
-    # a per-file error: today `infer` returns 1 for it (exit codes are being unified, then 2)
-    assert rc in (1, 2)
+    assert rc == 2                                           # a user error (ternkws/commands/_common.py)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert all(w in err for w in words), err
 
