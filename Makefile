@@ -14,7 +14,7 @@ JOBS   ?= 2
 
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 
-.PHONY: all venv test test-fast verify-full demo dataset train report bitstream flash clean
+.PHONY: all venv test test-fast verify-full demo dataset samples train report bitstream flash clean
 
 all: test
 
@@ -45,6 +45,10 @@ demo: $(STAMP)
 ## make dataset / train: synthesize speech (needs Debian's flite, festival, espeak-ng, sox) and train
 dataset: $(STAMP)
 	$(TERNKWS) dataset --out data/synth
+
+## make samples: redraw golden/samples/ from data/synth by the written rule (golden/DATA.md)
+samples: $(STAMP)
+	$(PY) -c "from ternkws.golden.dataset import draw_samples; [print(l, f) for l, f in draw_samples('data/synth', 'golden/samples')]"
 
 ## make train: a new checkpoint build/models/default-<date>.npz (the bundled golden/models/default.npz
 ## is never replaced by surprise); make train OUT=FILE [OVERWRITE=1] [ARCH=ternary|learned|budget]

@@ -629,3 +629,25 @@ def format_summary(summary):
     for s in SPLITS:
         lines.append(f"{s} speakers: {', '.join(summary['speakers'][s])}")
     return "\n".join(lines)
+
+
+def draw_samples(data_dir, dest, split="test"):
+    """The bundled sample clips, by a written rule (golden/DATA.md): for each label, the first clip of
+    `split` in the manifest's order (sorted by file name), copied to dest/<label>.wav. Returns
+    [(label, source file)] in LABELS order; UserError if the manifest lacks a label in that split."""
+    data_dir, dest = Path(data_dir), Path(dest)
+    manifest = data_dir / MANIFEST
+    if not manifest.is_file():
+        raise UserError(f"{manifest} does not exist: generate the set first (`ternkws dataset --out {data_dir}`)")
+    with open(manifest, newline="") as f:
+        rows = sorted((r for r in csv.DictReader(f) if r["split"] == split), key=lambda r: r["file"])
+    chosen = []
+    for label in LABELS:
+        row = next((r for r in rows if r["label"] == label), None)
+        if row is None:
+            raise UserError(f"{manifest}: no {label!r} clip in the {split} split")
+        chosen.append((label, row["file"]))
+    dest.mkdir(parents=True, exist_ok=True)
+    for label, file in chosen:
+        shutil.copyfile(data_dir / file, dest / f"{label}.wav")
+    return chosen

@@ -260,3 +260,43 @@ def test_cli_default_size_is_the_documented_one():
     args = parser.parse_args(["--out", "x"])
     assert args.per_class == dataset.DEFAULT_PER_CLASS
     assert args.sources.split(",") == list(dataset.SOURCES)
+
+
+def _fake_set(root, rows):
+    root.mkdir()
+    with open(root / dataset.MANIFEST, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["file", "label", "word", "voice", "speaker", "split", "augment"])
+        for file, label, split in rows:
+            w.writerow([file, label, label, "v", "s", split, ""])
+            (root / file).parent.mkdir(parents=True, exist_ok=True)
+            (root / file).write_bytes(f"{file}".encode())
+
+
+def test_draw_samples_takes_the_first_test_clip_of_each_class(tmp_path):
+    rows = []
+    for n, label in enumerate(LABELS):
+        rows += [(f"{label}/{n:05d}-b.wav", label, "test"), (f"{label}/{n:05d}-a.wav", label, "test"),
+                 (f"{label}/{n:05d}-0.wav", label, "train")]
+    _fake_set(tmp_path / "set", rows)
+    chosen = dataset.draw_samples(tmp_path / "set", tmp_path / "samples")
+    assert chosen == [(label, f"{label}/{n:05d}-a.wav") for n, label in enumerate(LABELS)]
+    for label, file in chosen:
+        assert (tmp_path / "samples" / f"{label}.wav").read_bytes() == file.encode()
+
+
+def test_draw_samples_refuses_a_set_without_a_class(tmp_path):
+    _fake_set(tmp_path / "set", [("yes/0.wav", "yes", "test")])
+    with pytest.raises(UserError, match="no 'no' clip in the test split"):
+        dataset.draw_samples(tmp_path / "set", tmp_path / "samples")
+
+
+def test_bundled_samples_follow_the_rule():
+    """When the full set (seed 0) is here, golden/samples/ is exactly what the rule draws from it."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    full = root / "data" / "synth"
+    if not (full / dataset.MANIFEST).is_file():
+        pytest.skip("data/synth not generated (make dataset)")
+    for label, file in dataset.draw_samples(full, root / "build" / "samples-check"):
+        assert (full / file).read_bytes() == (root / "golden" / "samples" / f"{label}.wav").read_bytes(), label
