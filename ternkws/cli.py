@@ -100,6 +100,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"ternkws {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    parser.commands = sub.choices
     for name, help_text, module in _available():
         mod = importlib.import_module(module)
         cmd = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
@@ -116,7 +117,9 @@ def _error(command, message):
 def main(argv=None):
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:   # reported by the command's parser (its prog and usage), not the top one
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except UsageError as e:
         print(f"{e.parser.prog}: error: {e}", file=sys.stderr)
         print(e.parser.format_usage().rstrip(), file=sys.stderr)

@@ -14,6 +14,7 @@ The grammar (see `ternkws --help`):
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ternkws.golden.errors import UserError
@@ -65,8 +66,12 @@ def writable_file(name, option, example="out"):
     folder = next(p for p in out.absolute().parents if p.exists())
     if not folder.is_dir():
         raise UserError(f"{option} {out}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"{option} {out}: cannot create files in {folder} (permission denied)")
+    try:
+        # a real probe (os.access says yes to root everywhere, even in /proc or a read-only mount)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise UserError(f"{option} {out}: cannot create files in {folder} ({e.strerror or e})") from None
     return out
 
 
