@@ -139,7 +139,7 @@ def main(argv=None):
         # stdout closed early (`ternkws ternary ... | head`): not an error worth a traceback
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_NOT_OK
+        return 128 + 13     # what a shell reports for SIGPIPE
     except OSError as e:
         # a file the user named could not be read or written (a directory, a missing or unwritable
         # folder): one line, like every user error. An OSError without a file name is a bug: traceback.

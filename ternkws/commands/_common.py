@@ -28,13 +28,13 @@ CACHE_DIR_ENV = "TERNKWS_CACHE_DIR"
 
 
 def bundled_models():
-    """{name: description} of the bundled models (golden/checkpoint.py), without loading numpy."""
+    """{name: description} of the bundled models (golden/checkpoint.py BUNDLED_MODELS)."""
     from ternkws.golden.checkpoint import BUNDLED_MODELS
     return BUNDLED_MODELS
 
 
 def model_kinds():
-    """What a checkpoint option takes, for its help: 'a .npz file or a bundled model (default, ...)'."""
+    """What a checkpoint option takes, for its help: 'a .npz file or a bundled model name (default, ...)'."""
     return f"a .npz file or a bundled model name ({', '.join(bundled_models())})"
 
 
