@@ -4,12 +4,15 @@ import json
 import subprocess
 import sys
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ternkws.golden.ternary_generator import ternary_matrix
 from ternkws.cli import COMMANDS, main
+
+SAMPLES = Path(__file__).resolve().parents[1] / "golden" / "samples"
 
 
 def test_help_lists_every_present_command(capsys):
@@ -103,3 +106,20 @@ def test_console_script_prints_no_traceback(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "no such checkpoint" in r.stderr
+
+
+def test_infer_shows_the_expected_label_and_the_accuracy_on_the_samples(capsys):
+    """The demo's first step says which samples it gets wrong, not only that float and int8 agree."""
+    import glob
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.pipeline import predict_wav
+    wavs = sorted(glob.glob(str(SAMPLES / "*.wav")))
+    assert main(["infer", *wavs]) == 0
+    out = capsys.readouterr().out
+    model = load()
+    right = sum(predict_wav(model, w).label == Path(w).stem for w in wavs)
+    assert f"{right}/{len(wavs)} right (expected label from the file or folder name)" in out
+    assert ("WRONG" in out) == (right < len(wavs))
+    assert main(["infer", "--json", wavs[0]]) == 0
+    clip = json.loads(capsys.readouterr().out)["clips"][0]
+    assert clip["expected"] == Path(wavs[0]).stem

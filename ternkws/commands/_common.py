@@ -118,3 +118,22 @@ class AlreadyReported(UserError):
 
     def __init__(self):
         super().__init__("")
+
+
+def expected_label(path, labels):
+    """The label a clip should get, when its name says it: the file's stem (golden/samples/yes.wav) or
+    its folder (data/synth/yes/00001.wav, a Speech Commands layout), if that is one of `labels`; else None."""
+    p = Path(path)
+    for name in (p.stem, p.parent.name):
+        if name in labels:
+            return name
+    return None
+
+
+def accuracy_line(pairs):
+    """'8/12 right (expected label from the file or folder name)' for [(expected or None, got)], or ''."""
+    known = [(e, g) for e, g in pairs if e is not None]
+    if not known:
+        return ""
+    right = sum(e == g for e, g in known)
+    return f"{right}/{len(known)} right (expected label from the file or folder name)"

@@ -2,7 +2,7 @@
 
 import json
 
-from ._common import EXIT_USER_ERROR, add_model_option, error_line, summarize_bad
+from ._common import EXIT_USER_ERROR, accuracy_line, add_model_option, error_line, expected_label, summarize_bad
 
 EXAMPLES = """
 ternkws infer golden/samples/*.wav
@@ -43,19 +43,22 @@ def run(args):
             results.append({"file": path, "error": str(e)})
             error_line("infer", e)
             continue
-        results.append({"file": path, "class": p.label, "confidence": round(p.confidence, 4),
+        expected = expected_label(path, model.labels)
+        results.append({"file": path, "class": p.label, "expected": expected, "confidence": round(p.confidence, 4),
                         "float_class": p.label_float, "agree": p.agree,
                         "logits_int8": [int(v) for v in p.logits_int]})
         if not args.json:
+            verdict = "" if expected is None else f"  expected {expected:8s} {'right' if p.label == expected else 'WRONG'}"
             print(f"{path}: {p.label:8s} confidence {p.confidence:.3f}  float: {p.label_float:8s} "
-                  f"{'agree' if p.agree else 'DISAGREE'}")
+                  f"{'agree' if p.agree else 'DISAGREE'}{verdict}")
     if args.json:
         print(json.dumps({"model": str(model.path), "model_id": model.model_id, "trained": model.trained,
                           "clips": results}, indent=1))
     elif len(args.wavs) > 1:
         ok = [r for r in results if "error" not in r]
         agree = sum(r["agree"] for r in ok)
+        right = accuracy_line([(r["expected"], r["class"]) for r in ok])
         print(f"{len(ok)} clip(s) classified, float and int8 agree on {agree}/{len(ok)}"
-              + (f", {failed} failed" if failed else ""))
+              + (f"; {right}" if right else "") + (f", {failed} failed" if failed else ""))
     summarize_bad("infer", [r for r in results if "error" in r], len(args.wavs))
     return EXIT_USER_ERROR if failed else 0
