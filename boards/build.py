@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from ternkws.golden.errors import UserError
+from ternkws.golden.progress import format_seconds, quiet
 from ternkws.golden.workspace import build_root, display_path, source_commit, utc_now
 
 from .platforms import get_board
@@ -113,8 +114,12 @@ def _resource(used, capacity):
             "percent": None if used is None or not capacity else round(100.0 * used / capacity, 1)}
 
 
-def build_board(board, model=None, variant="ternary", out=None, *, model_note="", log=print, seed=None):
-    """Build the bitstream and report of `board`; returns the report dict (written to out/report.*)."""
+def build_board(board, model=None, variant="ternary", out=None, *, model_note="", log=print, seed=None,
+                progress=None):
+    """Build the bitstream and report of `board`; returns the report dict (written to out/report.*).
+
+    log: takes the step lines; progress: a golden.progress.Progress for the elapsed time of each step
+    and the yosys / nextpnr phases as they run (None: none)."""
     from amaranth.hdl import Fragment  # noqa: F401  (Amaranth imported only when building)
 
     from ternkws.hw.accelerator import CONFIGS
@@ -131,10 +136,12 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
     clk_mhz = platform.default_clk_frequency / 1e6
 
     t0 = time.monotonic()
+    progress = progress or quiet()
     log(f"elaborating {variant} design for {board.name} (config {config.name}, model {model.model_id})")
     try:
-        wrapper = BoardWrapper(board, model, config)
-        plan = platform.prepare(wrapper, name="top")
+        with progress.ticking("elaborating and converting to RTLIL"):
+            wrapper = BoardWrapper(board, model, config)
+            plan = platform.prepare(wrapper, name="top")
     except ValueError as e:
         raise UserError(f"the {board.name} design cannot be built: {e}") from None
     plan_dir = out / "plan"
@@ -162,7 +169,7 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
     try:
         res = toolchain.synthesize(plan_dir / "top.il", board.device, "top", cons, clk_mhz, out / "synth",
                                    synth_opts="-spram" if board.family == "ice40" else "",
-                                   bitstream=True, timing_allow_fail=True, seed=seed)
+                                   bitstream=True, timing_allow_fail=True, seed=seed, progress=progress)
     except toolchain.ToolchainError as e:
         res = None
         partial = e.partial or {}
@@ -203,6 +210,8 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
     report["baseline_stored_weight_bits"] = baseline_bits["total"]
     report["checks"] = _checks(report, bits, baseline_bits, out)
     write_report(report, out)
+    log(f"{'built' if res is not None else 'stopped'} in {format_seconds(time.monotonic() - t0)}; "
+        f"report {out / 'report.md'}")
     return report
 
 

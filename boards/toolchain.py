@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ternkws.golden.errors import UserError
+from ternkws.golden.progress import LogTail, format_seconds
 
 __all__ = ["Device", "DEVICES", "ToolchainError", "get_device", "constraints", "assign_pins",
            "synthesize", "parse_nextpnr_report", "parse_yosys_stat", "tool_versions", "RESOURCE_KEYS"]
@@ -169,23 +170,150 @@ def tool_versions(family):
     return dict(_VERSIONS[family])
 
 
-def _run(stage, cmd, cwd, log_name, timeout_s, keep=True):
-    """Run a tool, keep its log in `cwd/log_name`; ToolchainError with the log's last lines on failure."""
+def _run(stage, cmd, cwd, log_name, timeout_s, keep=True, progress=None, watch=None):
+    """Run a tool, keep its log in `cwd/log_name`; ToolchainError with the log's last lines on failure.
+
+    progress: a golden.progress.Progress: while the tool runs, its phase as read from the log `watch`
+    (default `log_name`; yosys writes its full log to another file) and the elapsed time."""
     t0 = time.monotonic()
     log_path = Path(cwd) / log_name
+    watch_path = Path(cwd) / (watch or log_name)
+    if watch_path != log_path:
+        watch_path.unlink(missing_ok=True)      # a previous run's log is not this run's progress
+    tail, phases = LogTail(watch_path), LogPhases(stage)
     with open(log_path, "w") as log:
         try:
-            p = subprocess.run(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            raise ToolchainError(stage, f"did not finish within {timeout_s:.0f} s (raise the timeout)",
-                                 _tail(log_path)) from None
+            proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         except OSError as e:
             raise ToolchainError(stage, f"could not start {cmd[0]}: {e}") from None
-    if p.returncode != 0:
+        try:
+            while True:
+                try:
+                    proc.wait(timeout=POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if time.monotonic() - t0 > timeout_s:
+                    raise ToolchainError(stage, f"did not finish within {timeout_s:.0f} s (raise the timeout)",
+                                         _tail(log_path))
+                if progress is not None:
+                    for line in tail.lines():
+                        phases.feed(line)
+                    elapsed = time.monotonic() - t0
+                    if elapsed >= QUIET_START_S:        # a step of a second or two needs no progress
+                        progress.status(phases.describe(elapsed), key=(stage, phases.phase))
+        finally:
+            if proc.poll() is None:       # timed out or interrupted: the tool does not outlive us
+                proc.kill()
+                proc.wait()
+            if progress is not None:
+                progress.clear()
+    if proc.returncode != 0:
         what, partial = _diagnose(log_path)
         where = f" (log: {log_path})" if keep else ""
-        raise ToolchainError(stage, f"failed (exit status {p.returncode}): {what}{where}", _tail(log_path), partial)
+        raise ToolchainError(stage, f"failed (exit status {proc.returncode}): {what}{where}", _tail(log_path),
+                             partial)
     return time.monotonic() - t0
+
+
+QUIET_START_S = 2.0
+POLL_S = 0.25
+
+
+_YOSYS_STEP = re.compile(r"^(\d+(?:\.\d+)*)\.\s+Executing\s+(.*)$")
+_YOSYS_NAME = re.compile(r"^(.*?)(?:\s+pass)?(?:[.:]|\s\(|$)")
+_NEXTPNR_ARCS = re.compile(r"^Routing (\d+) arcs")
+_NEXTPNR_HEAP = re.compile(r"at (?:initial placer iter (\d+)|iteration #(\d+), type )")
+_NEXTPNR_SA = re.compile(r"^at iteration #(\d+): temp = ")
+_NEXTPNR_ROUTER2 = re.compile(r"^iter=(\d+)\s.*overused=(\d+)")
+
+
+class LogPhases:
+    """The phase of a yosys or nextpnr run, read from its log lines as they come (feed each line).
+
+    yosys: `phase` is the top-level command ("RTLIL frontend", "SYNTH_ICE40", "JSON backend") and
+    `detail` the pass inside it ("ABC9", "TECHMAP"): the "N.M. Executing X pass" lines. nextpnr:
+    `phase` is "reading the netlist", "packing", "placing (analytic)", "placing (annealing)",
+    "routing", "timing analysis", "finished", and `detail` the placer iteration or the arcs left to
+    route. Other tools: "running". A YoWASP tool compiling itself on its first call says so."""
+
+    def __init__(self, tool):
+        self.tool = tool
+        self.kind = "yosys" if "yosys" in tool else ("nextpnr" if "nextpnr" in tool else None)
+        self.phase = {"yosys": "starting", "nextpnr": "reading the netlist"}.get(self.kind, "running")
+        self.detail = ""
+        self._arcs = None
+        self._routed = False
+
+    def feed(self, line):
+        """Take one log line; True when the phase or its detail changed."""
+        before = (self.phase, self.detail)
+        text = line.strip()
+        if text.startswith("Preparing to run"):
+            self.phase, self.detail = "compiling the WebAssembly tool (first call only)", ""
+        elif self.kind == "yosys":
+            self._yosys(text)
+        elif self.kind == "nextpnr":
+            self._nextpnr(text[len("Info:"):].strip() if text.startswith("Info:") else text)
+        return (self.phase, self.detail) != before
+
+    def _yosys(self, text):
+        m = _YOSYS_STEP.match(text)
+        if not m:
+            return
+        depth = m.group(1).count(".") + 1
+        name = _YOSYS_NAME.match(m.group(2)).group(1).strip() or m.group(2)
+        if depth == 1:
+            self.phase, self.detail = name, ""
+        elif depth == 2:
+            self.detail = name
+
+    def _nextpnr(self, text):
+        if not text or text.startswith("["):
+            return
+        if text.startswith(("Packing", "Logic utilisation before packing")) and not self.phase.startswith("plac"):
+            self.phase, self.detail = "packing", ""
+        elif text.startswith(("Creating initial analytic placement", "Running main analytical placer")) or \
+                "cells based on constraints" in text:
+            if self.phase != "placing (analytic)":
+                self.phase, self.detail = "placing (analytic)", ""
+        elif text.startswith("Running simulated annealing placer"):
+            self.phase, self.detail = "placing (annealing)", ""
+        elif text.startswith(("Routing globals", "Routing..", "Setting up routing queue", "Running router2")):
+            self.phase, self.detail = "routing", "globals" if text.startswith("Routing globals") else ""
+        elif text.startswith("Routing complete"):
+            self._routed, self.detail = True, "complete"
+        elif self._routed and text.startswith(("Critical path report", "Max frequency", "Max delay")):
+            self.phase, self.detail = "timing analysis", ""
+        elif text.startswith("Program finished normally"):
+            self.phase, self.detail = "finished", ""
+        elif self.phase == "placing (analytic)":
+            m = _NEXTPNR_HEAP.search(text)
+            if m:
+                self.detail = f"initial iteration {m.group(1)}" if m.group(1) else f"iteration {m.group(2)}"
+        elif self.phase == "placing (annealing)":
+            m = _NEXTPNR_SA.match(text)
+            if m:
+                self.detail = f"iteration {m.group(1)}"
+        elif self.phase == "routing":
+            m = _NEXTPNR_ARCS.match(text)
+            if m:
+                self._arcs = int(m.group(1))
+                self.detail = f"{self._arcs:,} arcs"
+                return
+            m = _NEXTPNR_ROUTER2.match(text)
+            if m:
+                self.detail = f"iteration {m.group(1)}, {int(m.group(2)):,} overused wires"
+                return
+            cols = text.split("|")
+            if len(cols) >= 5 and cols[0].strip().isdigit() and cols[3].strip().isdigit():
+                left = int(cols[3])
+                self.detail = f"{left:,} of {self._arcs:,} arcs left" if self._arcs else f"{left:,} arcs left"
+
+    def describe(self, elapsed=None):
+        """'nextpnr-ecp5: routing, 1,234 of 56,789 arcs left (3 min 04 s)'."""
+        text = f"{self.tool}: {self.phase}" + (f", {self.detail}" if self.detail else "")
+        return text + (f" ({format_seconds(elapsed)})" if elapsed is not None else "")
 
 
 _UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
@@ -460,7 +588,7 @@ def drop_zero_init_of_huge_memories(rtlil):
 
 def synthesize(design, device, top_name="top", pcf_or_lpf=None, freq_mhz=None, workdir=None, *,
                clock="clk", synth_opts="", nextpnr_opts=(), seed=None, bitstream=False, timeout_s=1800,
-               timing_allow_fail=False, ports=None):
+               timing_allow_fail=False, ports=None, progress=None):
     """Synthesize, place and route `design` on `device`; returns the report dict (module docstring).
 
     design      an Amaranth elaboratable or Fragment (converted to RTLIL: ports from a Component's
@@ -473,6 +601,9 @@ def synthesize(design, device, top_name="top", pcf_or_lpf=None, freq_mhz=None, w
     bitstream   also run icepack / ecppack (the .bin / .bit lands in workdir)
     timing_allow_fail  report an Fmax below freq_mhz (timing_met False) instead of failing: for
                 measurements; a board build keeps the default and fails on missed timing
+    progress    a golden.progress.Progress: each tool's phase as its log grows ("yosys: SYNTH_ICE40,
+                ABC9 (12 s)", "nextpnr-ecp5: routing, 1,234 of 56,789 arcs left (3 min 04 s)") and a
+                line with the time of each tool at the end; None: silent
     """
     device = get_device(device)
     if freq_mhz is None:
@@ -489,14 +620,14 @@ def synthesize(design, device, top_name="top", pcf_or_lpf=None, freq_mhz=None, w
     try:
         return _synthesize(design, device, top_name, pcf_or_lpf, float(freq_mhz), work, clock, synth_opts,
                            tuple(nextpnr_opts), seed, bitstream, timeout_s, timing_allow_fail,
-                           keep=workdir is not None, ports=ports)
+                           keep=workdir is not None, ports=ports, progress=progress)
     finally:
         if tmp is not None:
             tmp.cleanup()
 
 
 def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpnr_opts, seed, bitstream,
-                timeout_s, timing_allow_fail, keep, ports=None):
+                timeout_s, timing_allow_fail, keep, ports=None, progress=None):
     t_start = time.monotonic()
     seconds = {}
     src, read_cmd, dropped_inits = _write_design(design, work, top, ports)
@@ -509,7 +640,7 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
     (work / f"{top}.ys").write_text(script)
     # -q keeps warnings and errors on the console log (yosys.log); -l keeps the whole log beside it.
     seconds["yosys"] = _run("yosys", [_tool("yosys"), "-q", "-l", "yosys-full.log", "-s", f"{top}.ys"], work,
-                            "yosys.log", timeout_s, keep)
+                            "yosys.log", timeout_s, keep, progress, watch="yosys-full.log")
     ystat = parse_yosys_stat(work / stat, device.family)
     memories = _memories(work / netlist, top, device.family)
     spram_memories = _memories(work / netlist, top, device.family, _SPRAM_CELLS[device.family])
@@ -539,7 +670,7 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
     cmd += list(nextpnr_opts)
     partial = {"device": device.name, "ffs": ystat["ffs"], "yosys_cells": ystat["cells"], "memories": memories}
     try:
-        seconds["nextpnr"] = _run(device.nextpnr, cmd, work, "nextpnr.log", timeout_s, keep)
+        seconds["nextpnr"] = _run(device.nextpnr, cmd, work, "nextpnr.log", timeout_s, keep, progress)
     except ToolchainError as e:
         e.partial = {**partial, **e.partial}
         raise
@@ -550,13 +681,19 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
     if bitstream:
         if device.family == "ice40":
             seconds["pack"] = _run("icepack", [_tool("icepack"), f"{top}.asc", f"{top}.bin"], work, "pack.log",
-                                   timeout_s, keep)
+                                   timeout_s, keep, progress)
             files["bitstream"] = f"{top}.bin"
         else:
             seconds["pack"] = _run("ecppack", [_tool("ecppack"), "--compress", f"{top}.config", f"{top}.bit"],
-                                   work, "pack.log", timeout_s, keep)
+                                   work, "pack.log", timeout_s, keep, progress)
             files["bitstream"] = f"{top}.bit"
     seconds["total"] = time.monotonic() - t_start
+    if progress is not None:
+        names = {"yosys": "yosys", "nextpnr": device.nextpnr,
+                 "pack": "icepack" if device.family == "ice40" else "ecppack"}
+        progress.line(f"{device.part}: " + ", ".join(f"{names[k]} {format_seconds(v)}" for k, v in seconds.items()
+                                                     if k in names)
+                      + f"; {res['logic_cells']:,} logic cells, Fmax {res['fmax_mhz']} MHz")
     ffs_placed = res.pop("ffs_placed")
     out = {
         "device": device.name, "part": device.part, "family": device.family, "top": top,

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ternkws.golden.errors import UserError
+from ternkws.golden.progress import format_seconds
 from ternkws.golden.workspace import display_path, source_checkout
 
 __all__ = ["UNITS", "valid_lanes", "check", "config_of", "build", "memories", "measure", "sweep", "write_report",
@@ -216,9 +217,10 @@ _HARNESS_CACHE = {}
 
 
 def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeout_s=1800, log=None,
-            options=None, config=None):
+            options=None, config=None, progress=None):
     """Synthesize and place unit `name` in a SerialHarness on `device`, and the harness alone around a
-    PassThrough of the same widths. Returns {unit: cost (total - harness), total, harness, ...}."""
+    PassThrough of the same widths. Returns {unit: cost (total - harness), total, harness, ...}.
+    progress: a golden.progress.Progress for the yosys / nextpnr phases (boards/toolchain.synthesize)."""
     from ternkws.boards.toolchain import ToolchainError, get_device, synthesize
     from ternkws.hw.synth_harness import PassThrough, SerialHarness
 
@@ -238,7 +240,7 @@ def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeou
         f"{harness.out_width} out bits)")
     try:
         total = synthesize(harness, device, "top", None, freq_mhz, keep / "total" if keep else None,
-                           timeout_s=timeout_s, timing_allow_fail=True)
+                           timeout_s=timeout_s, timing_allow_fail=True, progress=progress)
     except ToolchainError as e:
         e.partial["unit_memories"] = mems
         raise
@@ -249,7 +251,7 @@ def measure(name, lanes, device, *, model=None, freq_mhz=None, keep=None, timeou
         say(f"{name}: harness alone (PassThrough of the same widths)")
         base = synthesize(SerialHarness(PassThrough(harness.in_width, harness.out_width)), device, "top",
                           None, freq_mhz, keep / "harness" if keep else None, timeout_s=timeout_s,
-                          timing_allow_fail=True)
+                          timing_allow_fail=True, progress=progress)
         _HARNESS_CACHE[key] = base
     r = _result(name, lanes, device, model, harness, total, base, mems)
     r["config"], r["options"] = config, options
@@ -307,18 +309,20 @@ SWEEP_CONFIGS = (("up5k", "up5k"), ("ecp5", "ecp5-85f"))   # accelerator presets
 
 
 def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, freq_mhz=None,
-          timeout_s=1800, log=print, configs=SWEEP_CONFIGS):
+          timeout_s=1800, log=print, configs=SWEEP_CONFIGS, progress=None):
     """measure() every unit at `up5k_lanes` on up5k, once at `wide` = (device, lanes), and as each
     accelerator preset of `configs` instantiates it (unless that is a run already made); lanes a unit
     cannot take are clamped to its largest valid count <= the request (post_op: 1, measured once per
-    device). A configuration that does not fit is recorded with the tool's message."""
+    device). A configuration that does not fit is recorded with the tool's message.
+    log: one line as each run starts and ends ("[3/20] ...", with the sweep's elapsed time); progress:
+    a golden.progress.Progress for the tool phases inside each run."""
     from ternkws.boards.toolchain import ToolchainError
 
     if model is None:
         from ternkws.golden import checkpoint
         model = checkpoint.load()
     source = _source()      # the checkout the units are built from (before the long synthesis runs)
-    runs = []
+    todo = []     # (unit, device, lanes, options, preset), in the order they run
     for name in units or UNITS:
         choices = valid_lanes(name, model)
         plan = []     # (device, lanes, options, preset)
@@ -335,20 +339,28 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
                 plan.append((device, lanes, options, preset))
             elif same[3] is None:
                 plan[plan.index(same)] = (*same[:3], preset)
-        for device, lanes, options, preset in plan:
-            t0 = time.monotonic()
-            try:
-                r = measure(name, lanes, device, model=model, freq_mhz=freq_mhz, timeout_s=timeout_s, log=log,
-                            options=options, config=preset)
-            except ToolchainError as e:
-                partial = dict(e.partial)
-                r = {"unit": name, "lanes": lanes, "device": device, "config": preset, "options": options,
-                     "error": e.summary, "memories": partial.pop("unit_memories", {}), "log_tail": e.log_tail,
-                     "partial": partial}
-            r["seconds"] = round(time.monotonic() - t0, 1)
-            if log:
-                log(_one_line(r))
-            runs.append(r)
+        todo += [(name, *p) for p in plan]
+    runs, t_sweep = [], time.monotonic()
+    for n, (name, device, lanes, options, preset) in enumerate(todo, 1):
+        t0 = time.monotonic()
+        step = f"[{n}/{len(todo)}]"
+        if log:
+            log(f"{step} {name}, lanes {lanes}, {device}" + (f", {preset} preset" if preset else "")
+                + f" (sweep {format_seconds(t0 - t_sweep)} so far)")
+        try:
+            r = measure(name, lanes, device, model=model, freq_mhz=freq_mhz, timeout_s=timeout_s, log=log,
+                        options=options, config=preset, progress=progress)
+        except ToolchainError as e:
+            partial = dict(e.partial)
+            r = {"unit": name, "lanes": lanes, "device": device, "config": preset, "options": options,
+                 "error": e.summary, "memories": partial.pop("unit_memories", {}), "log_tail": e.log_tail,
+                 "partial": partial}
+        r["seconds"] = round(time.monotonic() - t0, 1)
+        if log:
+            left = len(todo) - n
+            log(f"{step} {_one_line(r)} in {format_seconds(r['seconds'])}; sweep "
+                f"{format_seconds(time.monotonic() - t_sweep)}" + (f", {left} run(s) left" if left else ", done"))
+        runs.append(r)
     return {"model": _model_info(model), "source": source, "runs": runs}
 
 

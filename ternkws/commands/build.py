@@ -34,9 +34,11 @@ def run(args):
     model, note = load_model(args.variant, args.model)
     from ternkws.golden.workspace import build_root
     out = args.out or str(build_root() / f"{board.name}{'' if args.variant == 'ternary' else '-' + args.variant}")
-    quiet = args.json
-    report = build_board(board, model, args.variant, out, model_note=note, seed=args.seed,
-                         log=(lambda *a: None) if quiet else (lambda msg: print(f"ternkws build: {msg}", flush=True)))
+    from ternkws.golden.progress import Progress
+    # stderr: each step, the yosys / nextpnr phase with its elapsed time; stdout: the report (or JSON) alone
+    progress = Progress(prefix="ternkws build: ")
+    report = build_board(board, model, args.variant, out, model_note=note, seed=args.seed, log=progress.line,
+                         progress=progress)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

@@ -8,7 +8,6 @@ wide on the ECP5-85F and writes reports/units.md + reports/units.json.
 
 import argparse
 import json
-import sys
 
 from ._common import add_model_option, choices_metavar, model_help
 
@@ -85,9 +84,11 @@ def run(args):
             raise UserError("give --lanes or --config (which sets the lanes), not both")
         lanes, options = config_of(args.unit, args.config)
         options = {k: v for k, v in options.items() if v}
-    log = None if args.json else (lambda msg: print(msg, file=sys.stderr))
+    from ternkws.golden.progress import Progress
+    progress = Progress(prefix="ternkws synth: ")   # stderr: steps and tool phases; stdout: the result alone
     result = measure(args.unit, lanes, device, model=model, freq_mhz=args.freq, keep=args.keep,
-                     timeout_s=args.timeout, log=log, options=options, config=args.config)
+                     timeout_s=args.timeout, log=progress.line, options=options, config=args.config,
+                     progress=progress)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:
@@ -161,8 +162,10 @@ def _sweep(args):
     if units and (out / "units.json").exists():
         old = json.loads((out / "units.json").read_text())
         merge_sweep(old, {"model": _model_info(model), "runs": []})   # a model mismatch fails before synthesis
-    data = sweep(model=model, freq_mhz=args.freq, timeout_s=args.timeout, units=units,
-                 log=lambda msg: print(msg, file=sys.stderr))
+    from ternkws.golden.progress import Progress
+    progress = Progress(prefix="ternkws synth: ")   # stderr: "[n/N]" per run, the tool phases inside it
+    data = sweep(model=model, freq_mhz=args.freq, timeout_s=args.timeout, units=units, log=progress.line,
+                 progress=progress)
     if old is not None:
         data = merge_sweep(old, data)
     write_report(data, out / "units.md", out / "units.json")
