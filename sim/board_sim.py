@@ -20,12 +20,15 @@ import argparse
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ternkws.golden.progress import LogTail, Progress, format_seconds, quiet
 
 from .streams import CLOCK_PERIOD_NS
 
@@ -34,6 +37,7 @@ __all__ = ["BoardSim", "SimulationError", "SIM_CLOCK_HZ", "board_top"]
 SIM_CLOCK_HZ = round(1e9 / CLOCK_PERIOD_NS)
 DEFAULT_CLOCKS_PER_BIT = 4
 DEFAULT_TIMEOUT_CYCLES = 4000
+PROGRESS_MARK = "ternkws-progress: "     # the background process's progress lines in its log start so
 
 
 class SimulationError(RuntimeError):
@@ -53,12 +57,16 @@ class BoardSim:
     model: a golden.checkpoint.Model (saved to a temporary checkpoint if it has no file); config: an
     AcceleratorConfig. log: where the simulation's output goes (default: a temporary file, kept and named
     in errors). start_timeout: seconds allowed for conversion, Verilator build and start.
+    progress: a golden.progress.Progress: while the board starts, the step the background process is in
+    (Verilog, Verilator build or cached build, simulator start) with the elapsed time, then one line.
     `stats` (after exit): bytes each way, simulated time, frame log (from the testbench).
     """
 
     def __init__(self, model, config, *, clocks_per_bit=DEFAULT_CLOCKS_PER_BIT,
-                 timeout_cycles=DEFAULT_TIMEOUT_CYCLES, simulator="verilator", log=None, start_timeout=1800):
+                 timeout_cycles=DEFAULT_TIMEOUT_CYCLES, simulator="verilator", log=None, start_timeout=1800,
+                 progress=None):
         self.model, self.config = model, config
+        self.progress = progress or quiet()
         self.clocks_per_bit, self.timeout_cycles = clocks_per_bit, timeout_cycles
         self.simulator = simulator
         self.start_timeout = start_timeout
@@ -99,8 +107,17 @@ class BoardSim:
         with open(self.log_path, "w") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           start_new_session=True)
-        deadline = time.monotonic() + self.start_timeout
+        t0 = time.monotonic()
+        deadline = t0 + self.start_timeout
+        step, steps, tail = "starting Python", [], LogTail(self.log_path)
         while not self._port_file.is_file():
+            for line in tail.lines():
+                if line.startswith(PROGRESS_MARK):
+                    # the step without the elapsed time its own heartbeat adds: "... (12 s)"
+                    step = re.sub(r" \(\d[^()]*\)$", "", line[len(PROGRESS_MARK):].strip())
+                    steps.append(step)
+            self.progress.status(f"starting the simulated board: {step} ({format_seconds(time.monotonic() - t0)})",
+                                 key=("board_sim", step))
             if self._proc.poll() is not None:
                 raise SimulationError(f"the simulated board stopped before it listened (exit code "
                                       f"{self._proc.returncode}); log {self.log_path}:\n{self._log_tail()}")
@@ -111,6 +128,9 @@ class BoardSim:
             time.sleep(0.1)
         port = int(self._port_file.read_text())
         self._port = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.05)
+        built = next((s for s in steps if " built in " in s or "cached" in s), "")
+        self.progress.line(f"simulated board listening on 127.0.0.1:{port} after "
+                           f"{format_seconds(time.monotonic() - t0)}" + (f" ({built})" if built else ""))
         return self._port
 
     def _kill(self):
@@ -185,8 +205,11 @@ def main(argv=None):
 
     model = load(args.model)
     config = AcceleratorConfig(**json.loads(args.config))
+    # Progress goes to the log (stdout) as marked plain lines; BoardSim.start() shows the newest.
+    progress = Progress(sys.stdout, prefix=PROGRESS_MARK, tty=False, interval=2.0)
+    progress.line("elaborating BoardTop, converting it to Verilog")
     top = board_top(model, config, args.clocks_per_bit, args.timeout_cycles)
-    run_cocotb(top, "ternkws.sim.tb_board", name="ternkws_board", simulator=args.simulator,
+    run_cocotb(top, "ternkws.sim.tb_board", name="ternkws_board", simulator=args.simulator, progress=progress,
                params={"port_file": args.port_file, "stats": args.stats, "clocks_per_bit": args.clocks_per_bit})
     return 0
 

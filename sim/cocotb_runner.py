@@ -16,9 +16,11 @@ import itertools
 import json
 import os
 import shutil
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+from ternkws.golden.progress import format_seconds, quiet
 from ternkws.golden.workspace import build_root
 
 __all__ = ["run_cocotb", "params", "simulators_available", "verilator_bin_dir", "PARAMS_ENV",
@@ -115,12 +117,14 @@ def _failures(results_xml):
 
 
 def run_cocotb(component, test_module, *, name, params=None, simulator="verilator", build_dir=None,
-               waves=False, testcase=None, timescale=("1ns", "1ps")):
+               waves=False, testcase=None, timescale=("1ns", "1ps"), progress=None):
     """Convert `component` to Verilog, build it with `simulator` and run the cocotb tests of `test_module`.
 
     name: Verilog top module name. test_module: an importable module (e.g.
     "ternkws.sim.tb_ternary_mixer"). params: JSON-serialisable object handed to the testbench. build_dir: default
     <build root>/cocotb/<simulator>-<name>-<hash of the Verilog>. testcase: run only these cocotb tests.
+    progress: a golden.progress.Progress: the elapsed time of the Verilog conversion and of the
+    simulator build, then "built in N s" or "cached build", and a line as the simulation starts.
     Returns the path of the results xml; raises AssertionError naming each failed cocotb test.
     """
     from amaranth.back import verilog
@@ -131,7 +135,11 @@ def run_cocotb(component, test_module, *, name, params=None, simulator="verilato
     if simulator not in simulators_available():
         raise RuntimeError(f"simulator {simulator!r} is not available here (have {simulators_available()})")
 
-    text = verilog.convert(component, name=name)
+    progress = progress or quiet()
+    t0 = time.monotonic()
+    with progress.ticking(f"{name}: converting to Verilog"):
+        text = verilog.convert(component, name=name)
+    t_verilog = time.monotonic() - t0
     digest = hashlib.sha256(
         f"{simulator}\n{_BUILD_ARGS[simulator]}\n{waves}\n{timescale}\n{text}".encode()).hexdigest()[:16]
     build_dir = Path(build_dir) if build_dir is not None else default_build_root() / f"{simulator}-{name}-{digest}"
@@ -147,9 +155,16 @@ def run_cocotb(component, test_module, *, name, params=None, simulator="verilato
                     and source.read_text() == text):
                 marker.unlink(missing_ok=True)
                 source.write_text(text)
-                runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir, always=True,
-                             timescale=timescale, waves=waves, build_args=_BUILD_ARGS[simulator])
+                with progress.ticking(f"{name}: building with {simulator}, cached after the first run") as tick:
+                    runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir, always=True,
+                                 timescale=timescale, waves=waves, build_args=_BUILD_ARGS[simulator])
                 marker.write_text(digest)
+                progress.line(f"{name}: Verilog in {format_seconds(t_verilog)}, {simulator} model built in "
+                              f"{format_seconds(tick.elapsed)} ({build_dir})")
+            else:
+                progress.line(f"{name}: Verilog in {format_seconds(t_verilog)}, cached {simulator} build "
+                              f"({build_dir})")
+        progress.line(f"{name}: starting the {simulator} simulation")
 
         # A fresh test folder per run: parallel runs of one build do not share results files.
         test_dir = build_dir / f"run-{os.getpid()}-{next(_run_counter)}"

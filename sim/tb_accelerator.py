@@ -1,12 +1,15 @@
 """cocotb testbench: whole windows through the accelerator; logits, class and cycles to a JSON file.
 
 Parameters (TERNKWS_TB_PARAMS): windows (path of an .npy (N, T, n_mfcc) int8), n_classes, out (JSON
-path written), stall (probability of an idle input / not-ready output cycle), seed. Only the input and
+path written), stall (probability of an idle input / not-ready output cycle), seed, lines (optional:
+a file that gets one JSON line per window as soon as it is done: index, logits, class, cycles and
+`seconds`, the wall-clock time it took; sim/accelerator_verilator.py tails it). Only the input and
 output beats are driven per cycle; the long computation in between runs without Python in the loop.
 """
 
 import json
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -35,6 +38,8 @@ async def windows(dut):
 
     cocotb.start_soon(watch_busy())
     results = []
+    lines = open(p["lines"], "a") if p.get("lines") else None
+    t_window = time.monotonic()
     for n, window in enumerate(data):
         # A source per window, stopped once drained: no Python runs per cycle while the chip computes.
         source = StreamSource(dut, "i", encode=lambda v: int(v) & 0xFF, rng=rng, stall=stall)
@@ -61,7 +66,14 @@ async def windows(dut):
         # busy rises just after a clock edge, `end` is read half a cycle after one: whole cycles between
         cycles = int((end - starts[n]) // CLOCK_PERIOD_NS)
         results.append({"logits": values[:n_classes], "class": values[-1], "cycles": cycles})
+        if lines is not None:
+            now = time.monotonic()
+            lines.write(json.dumps({"index": n, **results[-1], "seconds": round(now - t_window, 3)}) + "\n")
+            lines.flush()
+            t_window = now
         await FallingEdge(dut.clk)
         dut.o__ready.value = 0
+    if lines is not None:
+        lines.close()
     with open(p["out"], "w") as f:
         json.dump(results, f)

@@ -63,19 +63,32 @@ def run(args):
     require_some("sim", good, errors)
     args.wavs = [path for path, _ in good]          # from here on: the readable clips
     windows = [xq for _, xq in good]
-    if not args.json:
-        print(f"simulating {len(windows)} window(s) of {model.topology.name} ({model.topology.mixer}, model id "
-              f"{model.model_id}) on the {config.name} configuration ({config.mixer_lanes} mixer lanes, "
-              f"{config.dw_lanes} depthwise lanes) with {args.simulator}...", file=sys.stderr)
-    results, timing = run_rtl(model, config, np.stack(windows), simulator=args.simulator, stall=args.stall,
-                               waves=args.waves)
-    clips = []
-    for path, xq, (logits, cls, cycles) in zip(args.wavs, windows, results):
-        ref = forward_int(model.topology, model.int_arrays, xq)
+    from ternkws.golden.progress import Progress, pinned
+    progress = Progress(prefix="ternkws sim: ")     # stderr: the build, a line per window, the one in flight
+    progress.line(f"simulating {len(windows)} window(s) of {model.topology.name} ({model.topology.mixer}, model "
+                  f"id {model.model_id}) on the {config.name} configuration ({config.mixer_lanes} mixer lanes, "
+                  f"{config.dw_lanes} depthwise lanes) with {args.simulator}...")
+    done = {}       # window index -> clip, filled as the testbench finishes each window
+
+    def clip(index, result, out):
+        logits, cls, cycles = result
+        ref = forward_int(model.topology, model.int_arrays, windows[index])
         exact = bool(np.array_equal(logits, ref) and cls == int(np.argmax(ref)))
-        clips.append({"file": path, "class": model.labels[cls] if 0 <= cls < len(model.labels) else cls,
-                      "golden_class": model.labels[int(np.argmax(ref))], "bit_exact": exact, "cycles": cycles,
-                      "logits": [int(v) for v in logits], "golden_logits": [int(v) for v in ref]})
+        done[index] = c = {"file": args.wavs[index], "class": model.labels[cls] if 0 <= cls < len(model.labels)
+                           else cls, "golden_class": model.labels[int(np.argmax(ref))], "bit_exact": exact,
+                           "cycles": cycles, "logits": [int(v) for v in logits], "golden_logits": [int(v) for v in ref]}
+        if not args.json:       # each clip's line as soon as its window is done
+            progress.out(f"{c['file']}: RTL {c['class']:8s} golden {c['golden_class']:8s} "
+                         f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles", file=out)
+
+    with pinned(sys.stdout) as out:       # the simulation sends fds 1 and 2 to its log meanwhile
+        results, timing = run_rtl(model, config, np.stack(windows), simulator=args.simulator, stall=args.stall,
+                                  waves=args.waves, progress=progress,
+                                  on_window=lambda index, result, seconds: clip(index, result, out))
+        for index, result in enumerate(results):
+            if index not in done:       # (every window is reported as it finishes; this is a safety net)
+                clip(index, result, out)
+    clips = [done[index] for index in range(len(results))]
     all_exact = all(c["bit_exact"] for c in clips)
     summary = {"model": str(model.path), "model_id": model.model_id, "config": config.name,
                "mixer_lanes": config.mixer_lanes, "dw_lanes": config.dw_lanes, "simulator": args.simulator,
@@ -87,9 +100,6 @@ def run(args):
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
-        for c in clips:
-            print(f"{c['file']}: RTL {c['class']:8s} golden {c['golden_class']:8s} "
-                  f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles")
         n_exact = sum(c["bit_exact"] for c in clips)
         print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal); simulation "
               f"{timing['sim_seconds']:.1f} s ({timing['sim_seconds'] / len(clips):.1f} s per window), "
