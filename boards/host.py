@@ -21,7 +21,7 @@ from ternkws.golden.protocol import (ERROR_REPLY, ERROR_SIZE, ERROR_TEXT, IDENTI
                                      Command, ErrorCode, FrameDecoder, Identity, Status, crc16, encode_frame,
                                      result_format, result_size, version_bytes)
 
-__all__ = ["Device", "LinkError", "LinkTimeout", "ProtocolError", "PortError", "DeviceError",
+__all__ = ["Device", "LinkError", "LinkTimeout", "ProtocolError", "PortError", "DeviceError", "transient",
            # re-exported from ternkws.golden.protocol
            "PROTOCOL_VERSION", "SYNC", "MAX_PAYLOAD", "REPLY_FLAG", "ERROR_REPLY", "Command", "ErrorCode",
            "IDENTIFY_FORMAT", "STATUS_FORMAT", "crc16", "encode_frame", "FrameDecoder", "Identity", "Status",
@@ -58,6 +58,19 @@ class DeviceError(LinkError):
         except ValueError:
             cmd_name = f"0x{command:02x}"
         super().__init__(f"device error {code_name} ({text}) for command {cmd_name}")
+
+
+# Error codes the device sends when a request reached it damaged: worth sending again.
+_TRANSIENT_CODES = (ErrorCode.BAD_CRC, ErrorCode.TIMEOUT)
+
+
+def transient(error):
+    """True for a link error that sending the request again may cure: no (complete) reply in time, a
+    reply that does not parse (bad CRC), or the device saying the request reached it damaged (BAD_CRC,
+    TIMEOUT). A failed port or any other device error is not."""
+    if isinstance(error, (LinkTimeout, ProtocolError)):
+        return True
+    return isinstance(error, DeviceError) and error.code in _TRANSIENT_CODES
 
 
 class Device:
@@ -102,6 +115,40 @@ class Device:
         if crc16(bytes([length, command]) + payload) != crc:
             raise ProtocolError(f"reply with a bad CRC (command 0x{command:02x}, {length} bytes)")
         return command, payload
+
+    def retrying(self, call, *args, retries=1, on_retry=None):
+        """`call(*args)` (e.g. self.classify, window), sent again up to `retries` times after a transient
+        error (see `transient`); `on_retry(error, attempt)` is called before each new attempt (attempt 2
+        is the first retry). The last error is raised when every attempt failed; other errors at once.
+        Only whole operations that start afresh are retried: classify() begins with RESET, and
+        identify() and status() only read."""
+        for attempt in range(1, retries + 2):
+            try:
+                return call(*args)
+            except LinkError as e:
+                if attempt > retries or not transient(e):
+                    raise
+                if on_retry is not None:
+                    on_retry(e, attempt + 1)
+                self._settle()
+
+    def _settle(self, quiet_s=None):
+        """Drop whatever is still arriving (the rest of a garbled or late reply): read until the line is
+        quiet for `quiet_s` seconds (default two poll intervals), at most a second."""
+        quiet_s = 2 * self.POLL if quiet_s is None else quiet_s
+        end = time.monotonic() + 1.0
+        last = time.monotonic()
+        while time.monotonic() < end and time.monotonic() - last < quiet_s:
+            try:
+                chunk = self.port.read(256)
+            except OSError as e:
+                raise PortError(f"reading failed: {e}") from None
+            if chunk:
+                self.bytes_received += len(chunk)
+                last = time.monotonic()
+            elif not hasattr(self.port, "timeout"):
+                time.sleep(self.POLL)
+        self._drain()
 
     def read_reply(self, timeout=None):
         """Read one frame, whatever it is: (command, payload). For raw traffic written to `port`."""

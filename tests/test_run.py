@@ -35,13 +35,16 @@ def _tiny_model(path, seed=3):
 class PyBoard:
     """The device's protocol in plain Python (golden forward_int for the result), as a pyserial-like
     port: replies are ready as soon as a request is written. `model_id` overrides the id it reports;
-    `silent` never answers."""
+    `silent` never answers. `faults` {reply number (1 = the first): fault} spoils replies as a noisy
+    UART would: "corrupt" flips the CRC's last byte, "drop" loses the reply (the device did the work),
+    "unplug" makes every read from then on fail as a pulled USB cable does."""
 
-    def __init__(self, model, *, model_id=None, silent=False):
+    def __init__(self, model, *, model_id=None, silent=False, faults=None):
         self.model, self.silent = model, silent
         self.model_id = model_id or model.model_id
         self.timeout = None
         self.closed = False
+        self.faults, self.replies, self.unplugged = dict(faults or {}), 0, False
         self._decoder, self._out = FrameDecoder(), bytearray()
         self._window, self._result = [], None
         self._size = model.features.n_frames * model.topology.n_mfcc
@@ -49,10 +52,20 @@ class PyBoard:
     def write(self, data):
         for command, payload, ok in self._decoder.feed(data):
             if not self.silent:
-                self._out += self._answer(command, payload, ok)
+                reply = self._answer(command, payload, ok)
+                self.replies += 1
+                fault = self.faults.get(self.replies)
+                if fault == "corrupt":
+                    reply = reply[:-1] + bytes([reply[-1] ^ 0xFF])
+                elif fault == "unplug":
+                    self.unplugged = True
+                if fault != "drop":
+                    self._out += reply
         return len(data)
 
     def read(self, n):
+        if self.unplugged:
+            raise serial.SerialException("device disconnected")
         if not self._out:
             time.sleep(min(self.timeout or 0.01, 0.01))
             return b""
@@ -184,6 +197,94 @@ def test_run_silent_board(tiny, monkeypatch, capsys):
     assert "no reply from /dev/fake" in capsys.readouterr().err
 
 
+# -- retries and results as they come ---------------------------------------------------------------------
+# Replies of a --port run of two clips: 1 IDENTIFY, then per clip RESET, FEATURES x 2 (32 values in chunks
+# of 16), RUN, RESULT, STATUS: clip 1 is replies 2-7, clip 2 replies 8-13.
+
+@pytest.mark.parametrize("fault, reply, error", [
+    ("corrupt", 3, "reply with a bad CRC"),                    # clip 1's first FEATURES reply
+    ("drop", 5, "no reply within the timeout"),                # clip 1's RUN reply
+    ("corrupt", 13, "reply with a bad CRC"),                   # clip 2's STATUS reply
+])
+def test_run_retries_a_spoiled_reply_once(tiny, monkeypatch, capsys, fault, reply, error):
+    model, wavs = tiny
+    board = PyBoard(model, faults={reply: fault})
+    _patch_port(monkeypatch, board)
+    assert main(["run", "--port", "/dev/fake", "--timeout", "0.2", "--model", model.path, "--json", *wavs]) == 0
+    captured = capsys.readouterr()
+    d = json.loads(captured.out)                    # stdout: the JSON alone
+    assert d["all_bit_exact"]
+    for clip, wav in zip(d["clips"], wavs):
+        assert (clip["class"], clip["logits"]) == _golden(model, wav)
+    retry_lines = [line for line in captured.err.splitlines() if "retrying" in line]
+    spoiled = wavs[0] if reply < 8 else wavs[1]
+    assert len(retry_lines) == 1 and spoiled in retry_lines[0] and error in retry_lines[0]
+    assert [c.get("retried") is not None for c in d["clips"]] == [reply < 8, reply >= 8]
+
+
+def test_run_gives_up_after_one_retry(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model, faults={3: "corrupt", 5: "corrupt"}))   # both tries of clip 1
+    assert main(["run", "--port", "/dev/fake", "--model", model.path, *wavs]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("retrying") == 1
+    assert f"{wavs[0]}: the link to /dev/fake failed (reply with a bad CRC" in captured.err
+    assert "after a retry" in captured.err
+
+
+def test_run_prints_each_clip_before_a_link_failure(tiny, monkeypatch, capsys):
+    """The board is unplugged during the 2nd clip: the device line and the 1st clip's result are already
+    on stdout (results are printed as they come), the error names the 2nd clip; no retry (the port is gone)."""
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model, faults={9: "unplug"}))
+    assert main(["run", "--port", "/dev/fake", "--model", model.path, *wavs]) == 2
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert len(out) == 2 and out[0].startswith(f"/dev/fake: model {model.model_id}")
+    assert out[1].startswith(f"{wavs[0]}: board") and "bit-exact" in out[1]
+    assert f"{wavs[1]}: the link to /dev/fake failed (reading failed: device disconnected)" in captured.err
+    assert "retrying" not in captured.err
+
+
+def test_run_json_keeps_the_clips_done_before_a_link_failure(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model, faults={9: "unplug"}))
+    assert main(["run", "--port", "/dev/fake", "--model", model.path, "--json", *wavs]) == 2
+    captured = capsys.readouterr()
+    d = json.loads(captured.out)
+    assert d["complete"] is False and wavs[1] in d["error"] and "device disconnected" in d["error"]
+    assert [c["file"] for c in d["clips"]] == [wavs[0]] and d["clips"][0]["bit_exact"]
+    assert f"clip 1/2 {wavs[0]}: " in captured.err          # the progress line per clip, on stderr
+
+
+class _FakeBoardSim:
+    """Stands in for sim.board_sim.BoardSim: a PyBoard instead of BoardTop under Verilator."""
+
+    def __init__(self, model, config, **kw):
+        self.board = PyBoard(model, faults={9: "unplug"})
+        self.stats, self.log_path = {}, "fake-board-sim.log"
+
+    def __enter__(self):
+        return self.board
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_run_sim_prints_each_clip_as_it_comes(tiny, monkeypatch, capsys):
+    """`run --sim`: the 1st clip's line is on stdout although the (fake) simulated board fails on the 2nd."""
+    import ternkws.sim.board_sim as board_sim
+    monkeypatch.setattr(board_sim, "BoardSim", _FakeBoardSim)
+    model, wavs = tiny
+    assert main(["run", "--sim", "--model", model.path, *wavs]) == 2
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert out[0].startswith(f"the simulated board (up5k): model {model.model_id}")
+    assert out[1].startswith(f"{wavs[0]}: board") and "bit-exact" in out[1] and len(out) == 2
+    assert "starting the simulated board (up5k)" in captured.err
+    assert f"{wavs[1]}: the link to the simulated board (up5k) failed" in captured.err
+
+
 @pytest.mark.parametrize("args,message", [
     ([], "one of the arguments --port --sim is required"),                 # argparse (usage shows it)
     (["--sim", "--port", "/dev/x"], "argument --port: not allowed with argument --sim"),
@@ -206,8 +307,13 @@ def test_run_sim_end_to_end(tiny, capsys):
     class and logits equal the golden model computed here."""
     model, wavs = tiny
     assert main(["run", "--sim", "--model", model.path, "--json", *wavs]) == 0
-    d = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    d = json.loads(captured.out)
     assert d["target"] == "sim" and d["device"]["model_id"] == model.model_id
+    # start-up progress on stderr: the build (or the cached one) and the port the board listens on
+    assert "simulated board listening on 127.0.0.1:" in captured.err
+    assert "built in" in captured.err or "cached verilator build" in captured.err
+    assert "clip 2/2" in captured.err
     assert d["device"]["clk_freq"] == 100_000_000 and d["device"]["mixer_lanes"] == 8
     for clip, wav in zip(d["clips"], wavs):
         assert (clip["class"], clip["logits"]) == _golden(model, wav)

@@ -6,10 +6,15 @@ class and logits per clip, compared with the golden int8 model.
 
 Both go through boards.host.Device; --sim runs BoardTop under Verilator behind a local TCP socket
 (sim/board_sim.py), so the whole host path is exercised without hardware.
+
+Results are printed as they come: the device's line once it has identified itself, then each clip's
+line as soon as it is classified (a link failure later keeps them; with --json the document holds the
+clips done so far and the error). A request that times out or comes back garbled (bad CRC) is sent
+again once, with a line on stderr. Progress (the simulated board's start-up, the clip in flight) is on
+stderr.
 """
 
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -63,11 +68,13 @@ def _open_port(name, baud):
                         f"(not held by another program)? list ports with `python -m serial.tools.list_ports`") from None
 
 
-def _identify(device, where, model, baud):
+def _identify(device, where, model, baud, progress=None):
     from ternkws.boards.host import PROTOCOL_VERSION, LinkError, LinkTimeout, PortError
     from ternkws.golden.errors import UserError
     try:
-        info = device.identify()
+        info = device.retrying(device.identify, retries=RETRIES,
+                               on_retry=lambda e, attempt: progress and progress.line(
+                                   f"{where}: identify: {e}; retrying"))
     except PortError as e:
         raise UserError(f"{where}: {e}") from None
     except LinkTimeout:
@@ -89,7 +96,23 @@ def _identify(device, where, model, baud):
     return info
 
 
-def _classify_all(device, where, model, paths, windows, baud, board_hz):
+RETRIES = 1      # a request that times out or comes back garbled is sent once more
+
+
+def _print_device(where, info, progress):
+    progress.out(f"{where}: model {info.model_id} ({info.mixer}), {info.n_frames} frames x {info.n_mfcc} MFCC, "
+                 f"{info.n_classes} classes, {info.mixer_lanes} mixer / {info.dw_lanes} depthwise lanes, "
+                 f"{info.clk_freq / 1e6:g} MHz, ternkws {info.version}, protocol {info.protocol}")
+
+
+def _clip_line(c):
+    return (f"{c['file']}: board {c['class']:8s} golden {c['golden_class']:8s} "
+            f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles  {c['seconds']:.2f} s")
+
+
+def _classify_all(device, where, model, paths, windows, baud, board_hz, *, progress, json_mode, clips=None):
+    """Classify each window; each clip's result is appended to `clips` (returned) and printed as soon as
+    it is known: its line on stdout, or with json_mode a progress line on stderr."""
     import numpy as np
 
     from ternkws.boards.host import LinkError
@@ -97,17 +120,24 @@ def _classify_all(device, where, model, paths, windows, baud, board_hz):
     from ternkws.golden.errors import UserError
 
     label = lambda k: model.labels[k] if 0 <= k < len(model.labels) else str(k)  # noqa: E731
-    clips = []
-    for path, xq in zip(paths, windows):
+    clips = [] if clips is None else clips
+    for k, (path, xq) in enumerate(zip(paths, windows), 1):
         sent, received = device.bytes_sent, device.bytes_received
         t0 = time.monotonic()
+        retried = []
+
+        def again(error, attempt, path=path):
+            retried.append(str(error))
+            progress.line(f"{path}: {error}; retrying (attempt {attempt} of {RETRIES + 1})")
         try:
-            cls, logits = device.classify(xq)
-            seconds = time.monotonic() - t0
-            wire = device.bytes_sent - sent + device.bytes_received - received
-            cycles = device.status().cycles
+            with progress.ticking(f"clip {k}/{len(paths)} {path}: classifying on {where}"):
+                cls, logits = device.retrying(device.classify, xq, retries=RETRIES, on_retry=again)
+                seconds = time.monotonic() - t0
+                wire = device.bytes_sent - sent + device.bytes_received - received
+                cycles = device.retrying(device.status, retries=RETRIES, on_retry=again).cycles
         except LinkError as e:
-            raise UserError(f"{path}: the link to {where} failed ({e})") from None
+            raise UserError(f"{path}: the link to {where} failed ({e})"
+                            + (" after a retry" if retried else "")) from None
         ref = forward_int(model.topology, model.int_arrays, xq)
         golden_cls = int(np.argmax(ref))
         exact = bool(list(logits) == [int(v) for v in ref] and cls == golden_cls)
@@ -115,6 +145,14 @@ def _classify_all(device, where, model, paths, windows, baud, board_hz):
                       "bit_exact": exact, "logits": [int(v) for v in logits], "golden_logits": [int(v) for v in ref],
                       "seconds": round(seconds, 4), "wire_bytes": wire, "cycles": cycles,
                       "board_seconds": round(wire * 10 / baud + cycles / board_hz, 4)})
+        if retried:
+            clips[-1]["retried"] = retried
+        if json_mode:
+            c = clips[-1]
+            progress.line(f"clip {k}/{len(paths)} {path}: {c['class']} (golden {c['golden_class']}, "
+                          f"{'bit-exact' if exact else 'MISMATCH'}), {seconds:.2f} s")
+        else:
+            progress.out(_clip_line(clips[-1]))
     return clips
 
 
@@ -142,6 +180,18 @@ def run(args):
     windows = [xq for _, xq in good]
 
     from ternkws.boards.host import Device
+    from ternkws.golden.progress import Progress
+    progress = Progress(prefix="ternkws run: ")
+    clips, info = [], None
+
+    def failed(message):
+        """With --json, the document of what was done before the link failed (stdout: the JSON alone)."""
+        if args.json and info is not None:        # (before the device answered, no document)
+            print(json.dumps({"target": "sim" if args.sim else args.port, "model": str(model.path),
+                              "model_id": model.model_id, "device": dict(info.__dict__) if info else None,
+                              "baud": args.baud, "clips": clips, "all_bit_exact": None, "errors": errors,
+                              "error": message, "complete": False}, indent=1))
+
     if args.sim:
         from ternkws.hw.accelerator import CONFIGS, check_config
         from ternkws.sim.board_sim import BoardSim, SimulationError
@@ -154,20 +204,23 @@ def run(args):
         except ValueError as e:
             raise UserError(f"configuration {name} does not fit model {model.path}: {e}") from None
         where = f"the simulated board ({name})"
-        if not args.json:
-            print(f"starting {where}: Verilog, Verilator build (cached after the first run), TCP bridge...",
-                  file=sys.stderr)
-        board_sim = BoardSim(model, config)
+        progress.line(f"starting {where}: Verilog, Verilator build (cached after the first run), TCP bridge...")
+        board_sim = BoardSim(model, config, progress=progress)
         t0 = time.monotonic()
         try:
             with board_sim as port:
                 start_seconds = time.monotonic() - t0
                 device = Device(port, timeout=600, result_timeout=3600)
-                info = _identify(device, where, model, args.baud)
-                clips = _classify_all(device, where, model, args.wavs, windows, args.baud, BOARD_CLOCK_HZ[name])
+                info = _identify(device, where, model, args.baud, progress)
+                if not args.json:
+                    _print_device(where, info, progress)
+                _classify_all(device, where, model, args.wavs, windows, args.baud, BOARD_CLOCK_HZ[name],
+                              progress=progress, json_mode=args.json, clips=clips)
         except SimulationError as e:
+            failed(f"{e}".splitlines()[0])
             raise UserError(f"{e}".splitlines()[0]) from None
         except UserError as e:
+            failed(f"{e} (simulation log: {board_sim.log_path})")
             raise UserError(f"{e} (simulation log: {board_sim.log_path})") from None
         stats = board_sim.stats or {}
         board_hz = BOARD_CLOCK_HZ[name]
@@ -178,8 +231,14 @@ def run(args):
         port = _open_port(args.port, args.baud)
         try:
             device = Device(port, timeout=args.timeout, result_timeout=10 * args.timeout)
-            info = _identify(device, where, model, args.baud)
-            clips = _classify_all(device, where, model, args.wavs, windows, args.baud, info.clk_freq)
+            info = _identify(device, where, model, args.baud, progress)
+            if not args.json:
+                _print_device(where, info, progress)
+            _classify_all(device, where, model, args.wavs, windows, args.baud, info.clk_freq,
+                          progress=progress, json_mode=args.json, clips=clips)
+        except UserError as e:
+            failed(str(e))
+            raise
         finally:
             port.close()
         board_hz, extra = info.clk_freq, {}
@@ -192,12 +251,7 @@ def run(args):
     if args.json:
         print(json.dumps(summary, indent=1))
         return status
-    print(f"{where}: model {info.model_id} ({info.mixer}), {info.n_frames} frames x {info.n_mfcc} MFCC, "
-          f"{info.n_classes} classes, {info.mixer_lanes} mixer / {info.dw_lanes} depthwise lanes, "
-          f"{info.clk_freq / 1e6:g} MHz, ternkws {info.version}, protocol {info.protocol}")
-    for c in clips:
-        print(f"{c['file']}: board {c['class']:8s} golden {c['golden_class']:8s} "
-              f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles  {c['seconds']:.2f} s")
+    # the device line and each clip's line were printed as they came (_print_device, _classify_all)
     n_exact = sum(c["bit_exact"] for c in clips)
     wire = clips[0]["wire_bytes"]
     print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal). One window: {wire:,} bytes on the wire + "
