@@ -278,12 +278,14 @@ def _chart(s, path):
                     o = {"logic_cells": "ICESTORM_LC", "bram": "ICESTORM_RAM", "dsp": "ICESTORM_DSP",
                          "spram": "ICESTORM_SPRAM"}.get(k)
                     o = f["overflow"].get(o) or f["overflow"].get({"bram": "DP16KD", "logic_cells": "TRELLIS_COMB"}.get(k, ""))
-                    vals.append(100 * o["used"] / o["available"] if o else 0)
+                    vals.append(100 * o["used"] / o["available"] if o else None)
+                elif cap == 0:
+                    vals.append(0.0)               # the device has none (ECP5 SPRAM)
                 else:
-                    vals.append(100 * used / cap if used is not None and cap else 0)
+                    vals.append(100 * used / cap if used is not None and cap else None)
             xs = [j + (i - 0.5) * width for j in range(len(keys))]
-            bars = ax.bar(xs, vals, width, label=variant + ("" if f["fits"] else " (does not fit)"))
-            ax.bar_label(bars, labels=[f"{v:.0f}%" for v in vals], fontsize=7, padding=1)
+            bars = ax.bar(xs, [v or 0 for v in vals], width, label=variant + ("" if f["fits"] else " (does not fit)"))
+            ax.bar_label(bars, labels=["n/a" if v is None else f"{v:.0f}%" for v in vals], fontsize=7, padding=1)
             drawn = True
         ax.axhline(100, color="k", lw=0.8, ls="--")
         ax.set_xticks(range(len(keys)), [k[1] for k in keys])

@@ -95,3 +95,50 @@ def test_report_without_builds(tmp_path, monkeypatch):
     md = (tmp_path / "r" / "summary.md").read_text()
     assert md.count("No build report yet.") == 2
     assert "`make bitstream BOARD=icebreaker VARIANT=ternary`" in md
+
+
+def test_report_keeps_committed_figures_when_builds_are_missing(builds, monkeypatch, capsys):
+    """A fresh clone has no build/: `ternkws report` keeps the committed figures, says when they were
+    measured, and lists nothing as missing that was measured once."""
+    monkeypatch.chdir(builds)
+    assert main(["report", "--out", "reports"]) == 0      # the 'committed' summary, from the builds
+    committed = json.loads((builds / "reports" / "summary.json").read_text())
+    import shutil
+    shutil.rmtree(builds / "build")
+    capsys.readouterr()
+    assert main(["report", "--out", "reports"]) == 0
+    again = json.loads((builds / "reports" / "summary.json").read_text())
+    for fpga in ("iCE40 UP5K", "ECP5-85F"):
+        for variant, figures in committed["fpgas"][fpga]["variants"].items():
+            kept = again["fpgas"][fpga]["variants"][variant]
+            assert {k: kept[k] for k in ("logic_cells", "fmax_mhz", "cycles")} == \
+                   {k: figures[k] for k in ("logic_cells", "fmax_mhz", "cycles")}
+            assert kept["source"]["kept"] is True and kept["source"]["from"].startswith("build/")
+    assert [m["variant"] for m in again["missing"]] == ["stored"]     # ulx3s-85f stored: never built
+    md = (builds / "reports" / "summary.md").read_text()
+    assert "| logic cells | 3,904 / 5,280 (74%) | — |" in md
+    assert "kept from the committed summary: measured" in md
+
+
+def test_accuracy_json_of_the_report_module(builds):
+    acc = builds / "accuracy.json"
+    acc.write_text(json.dumps({"data": "data/synth", "split": "test", "date": "2026-12-01T10:00:00+00:00",
+                               "commit": "abc1234", "models": [
+                                   {"model": "default", "topology": "3x1x64", "mixer": "ternary",
+                                    "trained_parameters": 9356, "test_n": 2004, "accuracy_float": 0.8124,
+                                    "accuracy_int8": 0.8134}]}))
+    md = summary_markdown(summarize(builds / "build", acc))
+    assert "| default | 3x1x64 | ternary | 9,356 | 2,004 | 81.24% | 81.34% |" in md
+    assert "measured 2026-12-01 at commit abc1234" in md
+
+
+def test_no_machine_path_in_committed_reports():
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    files = [*sorted((root / "reports").glob("*.md")), *sorted((root / "reports").glob("*.json")),
+             root / "README.md", root / "golden" / "SPEC.md", root / "golden" / "DATA.md",
+             root / "boards" / "PROTOCOL.md"]
+    bad = [f"{f.relative_to(root)}: {m.group(0)}" for f in files if f.exists()
+           for m in re.finditer(r"(?<![\w.])/(?:work|home|root|tmp|Users)/[^\s\"'`)]*", f.read_text())]
+    assert not bad, bad
