@@ -693,7 +693,8 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
                  "pack": "icepack" if device.family == "ice40" else "ecppack"}
         progress.line(f"{device.part}: " + ", ".join(f"{names[k]} {format_seconds(v)}" for k, v in seconds.items()
                                                      if k in names)
-                      + f"; {res['logic_cells']:,} logic cells, Fmax {res['fmax_mhz']} MHz")
+                      + f"; {res['logic_cells']:,} logic cells"
+                      + (f", Fmax {res['fmax_mhz']:.1f} MHz" if res["fmax_mhz"] is not None else ", no clock"))
     ffs_placed = res.pop("ffs_placed")
     out = {
         "device": device.name, "part": device.part, "family": device.family, "top": top,

@@ -213,9 +213,10 @@ class Tick:
 
 def _terminal_width(stream):
     try:
-        return os.get_terminal_size(stream.fileno()).columns
+        columns = os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, OSError, ValueError):
-        return 100
+        columns = 0
+    return columns if columns >= 20 else 100        # 0: a terminal that does not say (script, some CI)
 
 
 class LogTail:

@@ -106,6 +106,7 @@ class _WindowWatcher:
     the lines written last and re-raises an error of on_window()."""
 
     POLL_S = 0.25
+    QUIET_S = 3.0       # a window in flight for less needs no status
 
     def __init__(self, path, n, progress, on_window):
         self.path, self.n, self.progress, self.on_window = Path(path), n, progress, on_window
@@ -130,9 +131,10 @@ class _WindowWatcher:
     def _loop(self):
         while not self._stop.wait(self.POLL_S):
             self._take()
-            if self._started and self.done < self.n:
-                self.progress.status(f"window {self.done + 1}/{self.n}: simulating "
-                                     f"({format_seconds(time.monotonic() - self._t_last)})", key="window")
+            busy = time.monotonic() - self._t_last
+            if self._started and self.done < self.n and busy >= self.QUIET_S:
+                self.progress.status(f"window {self.done + 1}/{self.n}: simulating ({format_seconds(busy)})",
+                                     key="window")
 
     def _take(self):
         if self.error is not None:

@@ -38,6 +38,7 @@ SIM_CLOCK_HZ = round(1e9 / CLOCK_PERIOD_NS)
 DEFAULT_CLOCKS_PER_BIT = 4
 DEFAULT_TIMEOUT_CYCLES = 4000
 PROGRESS_MARK = "ternkws-progress: "     # the background process's progress lines in its log start so
+QUIET_START_S = 2.0
 
 
 class SimulationError(RuntimeError):
@@ -116,8 +117,10 @@ class BoardSim:
                     # the step without the elapsed time its own heartbeat adds: "... (12 s)"
                     step = re.sub(r" \(\d[^()]*\)$", "", line[len(PROGRESS_MARK):].strip())
                     steps.append(step)
-            self.progress.status(f"starting the simulated board: {step} ({format_seconds(time.monotonic() - t0)})",
-                                 key=("board_sim", step))
+            elapsed = time.monotonic() - t0
+            if elapsed >= QUIET_START_S:       # a cached start takes a second or two: no status needed
+                self.progress.status(f"starting the simulated board: {step} ({format_seconds(elapsed)})",
+                                     key=("board_sim", step))
             if self._proc.poll() is not None:
                 raise SimulationError(f"the simulated board stopped before it listened (exit code "
                                       f"{self._proc.returncode}); log {self.log_path}:\n{self._log_tail()}")
@@ -128,7 +131,8 @@ class BoardSim:
             time.sleep(0.1)
         port = int(self._port_file.read_text())
         self._port = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.05)
-        built = next((s for s in steps if " built in " in s or "cached" in s), "")
+        built = next((s for s in steps if " model built in " in s or re.search(r"cached \w+ build", s)), "")
+        built = re.sub(r" \(/[^()]*\)$", "", built)     # without the build folder
         self.progress.line(f"simulated board listening on 127.0.0.1:{port} after "
                            f"{format_seconds(time.monotonic() - t0)}" + (f" ({built})" if built else ""))
         return self._port
