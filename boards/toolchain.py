@@ -180,7 +180,8 @@ def _run(stage, cmd, cwd, log_name, timeout_s, keep=True, progress=None, watch=N
     watch_path = Path(cwd) / (watch or log_name)
     if watch_path != log_path:
         watch_path.unlink(missing_ok=True)      # a previous run's log is not this run's progress
-    tail, phases = LogTail(watch_path), LogPhases(stage)
+    # the console log too: a YoWASP tool's first-call notice ("Preparing to run ...") is only there
+    tails, phases = [LogTail(log_path)] + ([LogTail(watch_path)] if watch_path != log_path else []), LogPhases(stage)
     with open(log_path, "w") as log:
         try:
             proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
@@ -197,8 +198,9 @@ def _run(stage, cmd, cwd, log_name, timeout_s, keep=True, progress=None, watch=N
                     raise ToolchainError(stage, f"did not finish within {timeout_s:.0f} s (raise the timeout)",
                                          _tail(log_path))
                 if progress is not None:
-                    for line in tail.lines():
-                        phases.feed(line)
+                    for tail in tails:
+                        for line in tail.lines():
+                            phases.feed(line)
                     elapsed = time.monotonic() - t0
                     if elapsed >= QUIET_START_S:        # a step of a second or two needs no progress
                         progress.status(phases.describe(elapsed), key=(stage, phases.phase))
