@@ -32,6 +32,7 @@ def test_default_model_on_every_sample_clip(capsys):
     for clip in d["clips"]:
         assert clip["bit_exact"] and clip["logits"] == clip["golden_logits"]
         assert clip["class"] == clip["golden_class"]
+        assert clip["expected"] == Path(clip["file"]).stem     # the demo shows which samples are right
         assert 0 < clip["cycles"] <= 1_500_000  # the UP5K configuration's target
         # The build reports quote the cycle model's figure: it must be what the RTL does.
         assert clip["cycles"] == model_cycles

@@ -99,10 +99,16 @@ def _identify(device, where, model, baud, progress=None):
 RETRIES = 1      # a request that times out or comes back garbled is sent once more
 
 
-def _print_device(where, info, progress):
+def _print_device(where, info, progress, board_hz=None):
+    """The IDENTIFY line; for the simulated board (`board_hz` given) its clock is named as the
+    simulation's, next to the real board's clock that the time estimate uses."""
+    clock = f"{info.clk_freq / 1e6:g} MHz"
+    if board_hz is not None and board_hz != info.clk_freq:
+        clock = (f"simulated at {clock} with a fast UART (time estimates use the real board's "
+                 f"{board_hz / 1e6:g} MHz)")
     progress.out(f"{where}: model {info.model_id} ({info.mixer}), {info.n_frames} frames x {info.n_mfcc} MFCC, "
                  f"{info.n_classes} classes, {info.mixer_lanes} mixer / {info.dw_lanes} depthwise lanes, "
-                 f"{info.clk_freq / 1e6:g} MHz, ternkws {info.version}, protocol {info.protocol}")
+                 f"{clock}, ternkws {info.version}, protocol {info.protocol}")
 
 
 def _clip_line(c):
@@ -213,7 +219,7 @@ def run(args):
                 device = Device(port, timeout=600, result_timeout=3600)
                 info = _identify(device, where, model, args.baud, progress)
                 if not args.json:
-                    _print_device(where, info, progress)
+                    _print_device(where, info, progress, board_hz=BOARD_CLOCK_HZ[name])
                 _classify_all(device, where, model, args.wavs, windows, args.baud, BOARD_CLOCK_HZ[name],
                               progress=progress, json_mode=args.json, clips=clips)
         except SimulationError as e:
@@ -256,5 +262,6 @@ def run(args):
     wire = clips[0]["wire_bytes"]
     print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal). One window: {wire:,} bytes on the wire + "
           f"{clips[0]['cycles']:,} cycles = {clips[0]['board_seconds']:.3f} s on a board at {args.baud} baud and "
-          f"{board_hz / 1e6:g} MHz" + (" (estimate)" if args.sim else ""))
+          f"{board_hz / 1e6:g} MHz" + (" (estimate for the real board)" if args.sim else "")
+          + f", {1 / clips[0]['board_seconds']:.2f} windows/s")
     return status

@@ -3,8 +3,8 @@
 import json
 import sys
 
-from ._common import (EXIT_USER_ERROR, add_model_option, choices_metavar, read_each, require_some,
-                      writable_file)
+from ._common import (EXIT_USER_ERROR, accuracy_line, add_model_option, choices_metavar, expected_label,
+                      read_each, require_some, writable_file)
 
 EXAMPLES = """
 ternkws sim golden/samples/*.wav
@@ -75,11 +75,14 @@ def run(args):
         ref = forward_int(model.topology, model.int_arrays, windows[index])
         exact = bool(np.array_equal(logits, ref) and cls == int(np.argmax(ref)))
         done[index] = c = {"file": args.wavs[index], "class": model.labels[cls] if 0 <= cls < len(model.labels)
-                           else cls, "golden_class": model.labels[int(np.argmax(ref))], "bit_exact": exact,
+                           else cls, "expected": expected_label(args.wavs[index], model.labels),
+                           "golden_class": model.labels[int(np.argmax(ref))], "bit_exact": exact,
                            "cycles": cycles, "logits": [int(v) for v in logits], "golden_logits": [int(v) for v in ref]}
         if not args.json:       # each clip's line as soon as its window is done
+            verdict = "" if c["expected"] is None else \
+                f"  expected {c['expected']:8s} {'right' if c['class'] == c['expected'] else 'WRONG'}"
             progress.out(f"{c['file']}: RTL {c['class']:8s} golden {c['golden_class']:8s} "
-                         f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles", file=out)
+                         f"{'bit-exact' if c['bit_exact'] else 'MISMATCH'}  {c['cycles']:,} cycles{verdict}", file=out)
 
     with pinned(sys.stdout) as out:       # the simulation sends fds 1 and 2 to its log meanwhile
         results, timing = run_rtl(model, config, np.stack(windows), simulator=args.simulator, stall=args.stall,
@@ -101,7 +104,9 @@ def run(args):
         print(json.dumps(summary, indent=1))
     else:
         n_exact = sum(c["bit_exact"] for c in clips)
-        print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal); simulation "
+        right = accuracy_line([(c["expected"], c["class"]) for c in clips])
+        print(f"{n_exact}/{len(clips)} clips bit-exact (all logits equal)" + (f"; {right}" if right else "")
+              + "; simulation "
               f"{timing['sim_seconds']:.1f} s ({timing['sim_seconds'] / len(clips):.1f} s per window), "
               f"{timing['total_seconds']:.1f} s with the build")
     return EXIT_USER_ERROR if errors else (0 if all_exact else 1)
