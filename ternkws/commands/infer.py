@@ -12,7 +12,7 @@ ternkws infer --model my-model.npz clip.wav
 
 
 def configure(parser):
-    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips (a bad one is "
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono WAV clips, 8-32-bit PCM or float (a bad one is "
                         "reported and skipped; exit status 2 at the end)")
     add_model_option(parser)
     parser.add_argument("--json", action="store_true",

@@ -33,7 +33,7 @@ BOARD_CLOCK_HZ = {"up5k": 12_000_000, "ecp5": 25_000_000}     # iCEBreaker, ULX3
 
 
 def configure(parser):
-    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips (all are read "
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono WAV clips, 8-32-bit PCM or float (all are read "
                         "first; a bad one is reported and skipped, exit status 2 at the end)")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--port", metavar="DEV",

@@ -16,7 +16,7 @@ CONFIG_NAMES = ("up5k", "ecp5")   # hw/accelerator.py CONFIGS (checked in run; t
 
 
 def configure(parser):
-    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono 16-bit WAV clips (all are read "
+    parser.add_argument("wavs", nargs="+", metavar="WAV", help="16 kHz mono WAV clips, 8-32-bit PCM or float (all are read "
                         "first; a bad one is reported and skipped, exit status 2 at the end)")
     add_model_option(parser)
     parser.add_argument("--config", default="up5k", metavar=choices_metavar(CONFIG_NAMES),
