@@ -224,6 +224,7 @@ def test_run_kills_a_tool_past_its_timeout(tmp_path):
     assert time.monotonic() - t0 < 10
 
 
+@pytest.mark.slow      # a real yosys + nextpnr run (the first YoWASP call compiles ~30 s); make verify-full
 def test_synthesize_a_counter_with_progress(tmp_path):
     """The real tools (a few seconds): one closing line with the time of each tool; the full yosys log the
     phases are read from is kept beside the console log."""
