@@ -78,7 +78,8 @@ cycles after the last issue and the next pass starts 2 cycles after that).
 
 from bisect import bisect_right
 
-from ternkws.hw.accelerator import CONFIGS, AcceleratorConfig, check_config, schedule
+from ternkws.hw.accelerator import CONFIGS, AcceleratorConfig
+from ternkws.hw.layers import hardware_plan
 from ternkws.hw.classifier import cycles as classifier_cycles
 
 __all__ = ["cycles_per_window", "cycle_breakdown", "pass_cycles", "unit_cycles"]
@@ -340,22 +341,22 @@ def cycle_breakdown(model, config):
     most busy cycles (`units`, see unit_cycles), `overhead` the pass's cycles beyond that unit's (fill,
     drain, restarts). The rows' cycles add up to cycles_per_window."""
     config = _config(config)
-    check_config(model, config)
-    top, T = model.topology, model.features.n_frames
-    n_in = T * top.n_mfcc
+    plan = hardware_plan(model, config)      # the records the accelerator is built from (checks the lanes)
+    top, T = model.topology, plan.frames
+    n_in = T * plan.n_mfcc
     # the count starts the cycle after the first value is taken
     rows = [{"pass": None, "kind": "load", "layer": "features", "c_in": top.n_mfcc, "c_out": top.n_mfcc,
              "cycles": n_in - 1, "bound": "input", "units": {"input": n_in - 1}, "overhead": 0}]
-    passes = schedule(model)
+    passes = plan.passes
     for n, p in enumerate(passes):
-        cycles = pass_cycles(p, T, config, top.mixer)
+        cycles = pass_cycles(p, T, config, plan.mixer)
         if n == len(passes) - 1:
             cycles -= 1              # to the cycle that starts the classifier (it sees the last write)
-        units = unit_cycles(p, T, config, top.mixer)
+        units = unit_cycles(p, T, config, plan.mixer)
         bound = max(units, key=units.get)
         rows.append({"pass": n, "kind": p.kind, "layer": p.layer.name, "c_in": p.c_in, "c_out": p.c_out,
                      "cycles": cycles, "bound": bound, "units": units, "overhead": cycles - units[bound]})
-    C, K = top.final_channels, top.n_classes
+    C, K = plan.classifier.channels, plan.classifier.n_classes
     cls = classifier_cycles(C, K) - 1    # it counts both its start and the class beat cycle
     rows.append({"pass": None, "kind": "classifier", "layer": "classifier", "c_in": C, "c_out": K,
                  "cycles": cls, "bound": "classifier", "units": {"classifier": cls}, "overhead": 0})
