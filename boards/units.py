@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ternkws.golden.errors import UserError
 from ternkws.golden.progress import format_seconds
-from ternkws.golden.workspace import display_path, source_checkout
+from ternkws.golden.workspace import display_path, source_state
 
 __all__ = ["UNITS", "valid_lanes", "check", "config_of", "build", "memories", "measure", "sweep", "write_report",
            "render_report", "merge_sweep", "SWEEP_UP5K_LANES", "SWEEP_WIDE", "SWEEP_CONFIGS"]
@@ -367,18 +367,7 @@ def sweep(model=None, up5k_lanes=SWEEP_UP5K_LANES, wide=SWEEP_WIDE, units=None, 
 def _source():
     """The checkout the units were built from: commit, and the hw/ and golden/ files that differed from
     it. Empty for an installed copy (no git is run outside a source checkout)."""
-    import subprocess
-    root = source_checkout()
-    if root is None:
-        return {}
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "hw", "golden"], cwd=root,
-                               capture_output=True, text=True, timeout=30).stdout.split("\n")
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    return {"commit": commit or None, "modified": sorted(l[3:] for l in dirty if l.strip())}
+    return source_state("hw", "golden")
 
 
 def merge_sweep(old, new):

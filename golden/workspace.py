@@ -9,7 +9,8 @@ installed copy; only then may a report record a commit (nothing runs git on an i
 import os
 from pathlib import Path
 
-__all__ = ["BUILD_DIR_ENV", "build_root", "source_checkout", "source_commit", "display_path", "utc_now"]
+__all__ = ["BUILD_DIR_ENV", "build_root", "source_checkout", "source_state", "source_commit", "display_path",
+           "utc_now"]
 
 BUILD_DIR_ENV = "TERNKWS_BUILD_DIR"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent   # the folder holding golden/, hw/, ... (a checkout) or site-packages/ternkws
@@ -28,20 +29,29 @@ def source_checkout():
     return None
 
 
-def source_commit():
-    """'abc1234' (or 'abc1234+changes' with local changes) of the checkout, None for an installed copy."""
+def source_state(*paths):
+    """{"commit": 'abc1234', "modified": [files with local changes or untracked, below `paths` if given]} of
+    the checkout; {} for an installed copy or when git cannot tell."""
     import subprocess
     root = source_checkout()
     if root is None:
-        return None
+        return {}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                                 timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=30).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=root,
+                                capture_output=True, text=True, timeout=30).stdout.split("\n")
     except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {"commit": commit or None, "modified": sorted(line[3:] for line in status if line.strip())}
+
+
+def source_commit():
+    """'abc1234' (or 'abc1234+changes' with local changes) of the checkout, None for an installed copy."""
+    state = source_state()
+    if not state.get("commit"):
         return None
-    return (commit + ("+changes" if dirty else "")) or None
+    return state["commit"] + ("+changes" if state["modified"] else "")
 
 
 def utc_now():
