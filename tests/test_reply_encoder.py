@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 
 from ternkws.golden.protocol import ERROR_REPLY, REPLY_FLAG, Command, encode_frame
 from ternkws.hw.reply_encoder import ReplyEncoder
+from ternkws.sim.pysim_streams import stream_put
 
 
 def random_replies(rng, n):
@@ -44,16 +45,7 @@ def test_encoder_equals_encode_frame(seed, stall, gap):
             ctx.set(dut.reply.valid, 0)
 
     async def data(ctx):
-        for byte in b"".join(payload for _, payload in replies):
-            while rng.random() < gap:
-                await ctx.tick()
-            ctx.set(dut.data.payload, byte)
-            ctx.set(dut.data.valid, 1)
-            while True:
-                _, _, ready = await ctx.tick().sample(dut.data.ready)
-                if ready:
-                    break
-            ctx.set(dut.data.valid, 0)
+        await stream_put(ctx, dut.data, b"".join(payload for _, payload in replies), rng=rng, stall=gap)
 
     async def consumer(ctx):
         held = None
