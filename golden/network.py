@@ -26,8 +26,8 @@ CALIB_PERCENTILE = 99.99
 
 
 @lru_cache(maxsize=64)
-def _ternary(seed, c_out, c_in, density):
-    m = ternary_matrix(seed, c_out, c_in, density)
+def _ternary(seed, c_out, c_in, density, pattern="iid"):
+    m = ternary_matrix(seed, c_out, c_in, density, pattern)
     m.setflags(write=False)
     return m
 
@@ -35,7 +35,7 @@ def _ternary(seed, c_out, c_in, density):
 def mixer_weight(top: Topology, arrays, key, c_out, c_in, seed):
     """Float weight of a 1x1: the generated ternary matrix, or the learned array."""
     if top.mixer == "ternary":
-        return _ternary(seed, c_out, c_in, top.density).astype(np.float64)
+        return _ternary(seed, c_out, c_in, top.density, top.pattern).astype(np.float64)
     return np.asarray(arrays[key], dtype=np.float64)
 
 
@@ -235,14 +235,14 @@ def forward_int(top: Topology, q, xq, trace=None):
             block_in = x
         h = depthwise_conv(x, q[p + ".dw"], layer.dilation, int(q[p + ".dw_shift"])) if layer.kernel else x
         if top.mixer == "ternary":
-            acc = ternary_mixer(h, layer.seed, layer.c_out, top.density)
+            acc = ternary_mixer(h, layer.seed, layer.c_out, top.density, top.pattern)
         else:
             acc = stored_mixer(h, q[p + ".pw"])
         acc_res = mult_res = None
         if layer.residual:
             mult_res = q[p + ".mult_res"]
             if top.mixer == "ternary":
-                acc_res = ternary_mixer(block_in, layer.res_seed, layer.c_out, top.density)
+                acc_res = ternary_mixer(block_in, layer.res_seed, layer.c_out, top.density, top.pattern)
             else:
                 acc_res = stored_mixer(block_in, q[p + ".res.pw"])
         x = post_op(acc, q[p + ".mult"], q[p + ".bias"], int(q[p + ".shift"]), acc_res, mult_res, relu=True)

@@ -7,6 +7,17 @@ thresholds: u < t -> +1, t <= u < 2t -> -1, else 0, with t = round(128 * density
 t/256). The sequence restarts from the layer's seed state for every time frame, so the hardware
 regenerates the same matrix each frame and stores none of it. P lanes consume P consecutive entries per
 cycle: a leap-forward of 8P bits, whose XOR network `bit_masks` computes at elaboration.
+
+Two patterns (golden/SPEC.md section 1, topology field `pattern`):
+
+- "iid" (the paper's, and every checkpoint made before the field existed): every entry independent,
+  one byte each, row-major.
+- "grouped": the inputs of a row are cut into groups of M = round(1/density) consecutive channels and
+  each group holds exactly one nonzero (the last, partial group of a row at most one), at a position and
+  with a sign drawn from one byte; so every entry is still +1 or -1 with probability 1/(2M) each, and a
+  mixer that walks the slots spends no cycle on a zero. Bytes are consumed in blocks of GROUP_ROWS = 8
+  rows: slot (o, g) is byte ((o // 8) * G + g) * 8 + o % 8, so hardware that serves 8 rows per input
+  group read takes 8 consecutive bytes (64 bits, one LFSR state) per cycle.
 """
 
 import numpy as np
@@ -16,6 +27,10 @@ WIDTH = 64
 TAPS = (4, 3, 1, 0)
 BITS_PER_ENTRY = 8
 DEFAULT_DENSITY = 1 / 3
+PATTERNS = ("iid", "grouped")
+GROUP_ROWS = 8          # "grouped": rows whose slots of one input group are consecutive bytes
+GROUP_MAX = 128         # "grouped": M <= 128, so that 7 bits of a byte can pick any position
+POSITION_BITS = 7       # "grouped": bits 1..7 of a slot's byte pick the position, bit 0 the sign
 _MASK64 = (1 << 64) - 1
 
 
@@ -81,11 +96,89 @@ def ternary_entries(seed, count, density=DEFAULT_DENSITY):
     return entries_from_bytes(u, density)
 
 
-def ternary_matrix(seed, c_out, c_in, density=DEFAULT_DENSITY):
-    """The (c_out, c_in) int8 matrix of a ternary 1x1 layer: entry [o, i] is entry o * c_in + i."""
+def ternary_matrix(seed, c_out, c_in, density=DEFAULT_DENSITY, pattern="iid"):
+    """The (c_out, c_in) int8 matrix of a ternary 1x1 layer. "iid": entry [o, i] is entry o * c_in + i;
+    "grouped": grouped_matrix."""
     if c_out < 1 or c_in < 1:
         raise ValueError(f"matrix shape must be positive, not {c_out}x{c_in}")
+    if check_pattern(pattern) == "grouped":
+        return grouped_matrix(seed, c_out, c_in, density)
     return ternary_entries(seed, c_out * c_in, density).reshape(c_out, c_in)
+
+
+def check_pattern(pattern):
+    if pattern not in PATTERNS:
+        raise ValueError(f"pattern must be one of {PATTERNS}, not {pattern!r}")
+    return pattern
+
+
+def group_size(density):
+    """M of the "grouped" pattern: round(1 / density), in [1, GROUP_MAX]; realised density 1/M."""
+    density = float(density)
+    if not 0.0 < density <= 1.0:
+        raise ValueError(f"density must be in (0, 1], not {density}")
+    m = int(np.floor(1.0 / density + 0.5))
+    if m > GROUP_MAX:
+        raise ValueError(f"the grouped pattern needs density >= 1/{GROUP_MAX} (groups of at most "
+                         f"{GROUP_MAX} inputs), not {density}")
+    return max(1, m)
+
+
+def groups_per_row(c_in, density):
+    """G = ceil(c_in / M): the slots of one row (the last group is partial when M does not divide c_in)."""
+    m = group_size(density)
+    return -(-int(c_in) // m)
+
+
+def row_blocks(c_out):
+    """Blocks of GROUP_ROWS rows per matrix (the last one partial when 8 does not divide c_out)."""
+    return -(-int(c_out) // GROUP_ROWS)
+
+
+def slot_bytes(c_out, c_in, density):
+    """Bytes one "grouped" matrix consumes: row_blocks * G * 8 (rows past c_out in a partial last block
+    consume their bytes too, unused)."""
+    return row_blocks(c_out) * groups_per_row(c_in, density) * GROUP_ROWS
+
+
+def position_of(u, m):
+    """Position in its group of a slot's byte u: floor((u >> 1) * M / 128); thresholds ceil(128 k / M)."""
+    return (np.asarray(u, dtype=np.int64) >> 1) * m >> POSITION_BITS
+
+
+def sign_of(u):
+    """Sign of a slot's byte u: +1 for an even byte, -1 for an odd one (exactly balanced)."""
+    return (1 - 2 * (np.asarray(u, dtype=np.int64) & 1)).astype(np.int8)
+
+
+def position_probabilities(m):
+    """Exact probability of each position 0..M-1 over a uniform byte: (count of 7-bit w) / 128."""
+    w = np.arange(1 << POSITION_BITS)
+    return np.bincount(w * m >> POSITION_BITS, minlength=m) / (1 << POSITION_BITS)
+
+
+def grouped_slots(seed, c_out, c_in, density=DEFAULT_DENSITY):
+    """(position, sign) of every slot, each (c_out, G): the slot of row o, group g is byte
+    ((o // 8) * G + g) * 8 + o % 8 of the generator's sequence."""
+    if c_out < 1 or c_in < 1:
+        raise ValueError(f"matrix shape must be positive, not {c_out}x{c_in}")
+    m, g = group_size(density), groups_per_row(c_in, density)
+    nb = row_blocks(c_out)
+    bits = lfsr_bits(seed_state(seed), nb * g * GROUP_ROWS * BITS_PER_ENTRY)
+    u = bits.reshape(-1, BITS_PER_ENTRY).astype(np.int64) @ (1 << np.arange(BITS_PER_ENTRY, dtype=np.int64))
+    u = u.reshape(nb, g, GROUP_ROWS).transpose(0, 2, 1).reshape(nb * GROUP_ROWS, g)[:c_out]
+    return position_of(u, m).astype(np.int64), sign_of(u)
+
+
+def grouped_matrix(seed, c_out, c_in, density=DEFAULT_DENSITY):
+    """The (c_out, c_in) int8 matrix of the "grouped" pattern: entry [o, g*M + p] = sign for slot (o, g)
+    with position p, when g*M + p < c_in; every other entry 0."""
+    pos, sign = grouped_slots(seed, c_out, c_in, density)
+    m = group_size(density)
+    col = np.arange(pos.shape[1]) * m + pos
+    w = np.zeros((c_out, c_in + m), dtype=np.int8)
+    np.put_along_axis(w, col, sign, axis=1)
+    return w[:, :c_in].copy()
 
 
 def bit_masks(count, width=WIDTH, taps=TAPS):

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from ternkws.golden.errors import UserError
 
 from .contract import BASE_SEED_BITS, CHANNELS_MAX, KERNEL_MAX, MIXER_INDEX_BITS
+from .ternary_generator import GROUP_MAX, PATTERNS
 
 MIXERS = ("ternary", "learned")
 
@@ -36,6 +37,7 @@ class Topology:
     mixer: str = "ternary"
     density: float = 1 / 3
     seed: int = 1
+    pattern: str = "iid"          # ternary pattern (golden/SPEC.md section 1): "iid" or "grouped"
 
     def __post_init__(self):
         object.__setattr__(self, "blocks", tuple(b if isinstance(b, Block) else Block(**b) for b in self.blocks))
@@ -47,6 +49,10 @@ class Topology:
                 raise UserError(f"bad topology: {msg}")
         need(self.mixer in MIXERS, f"mixer must be one of {MIXERS}, not {self.mixer!r}")
         need(0.0 < self.density <= 1.0, f"density must be in (0, 1], not {self.density}")
+        need(self.pattern in PATTERNS, f"pattern must be one of {PATTERNS}, not {self.pattern!r}")
+        need(self.pattern != "grouped" or self.density * GROUP_MAX >= 1 - 1e-12,
+             f"the grouped pattern needs density >= 1/{GROUP_MAX} (groups of at most {GROUP_MAX} inputs), "
+             f"not {self.density}")
         need(0 <= self.seed < 2 ** BASE_SEED_BITS, f"seed must be in [0, 2^{BASE_SEED_BITS}), not {self.seed}")
         need(self.n_classes >= 2, f"need at least 2 classes, not {self.n_classes}")
         for name in ("n_mfcc", "prologue_channels", "epilogue_channels", "final_channels"):

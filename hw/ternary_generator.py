@@ -15,6 +15,11 @@ o : Out(stream.Signature(data.ArrayLayout(signed(2), lanes)))
     in lanes 0 .. lanes-1, each -1, 0 or +1. The state leaps 8*lanes sequence bits on each accepted beat
     (valid & ready) through a constant XOR network (`golden.ternary_generator.bit_masks`).
 
+Pattern "grouped" (golden/SPEC.md section 1): each beat carries `lanes` slots instead, lane r the slot
+(position, sign) decoded from byte r of the same 8*lanes bits: `neg` = bit 0, `pos` = floor((byte >> 1) *
+M / 128) with M = group_size(density). The grouped mixer (hw/grouped_mixer.py) takes 8 / lanes beats per
+input group of its 8-row block, so the bytes are consumed in the contract's order.
+
 After reset the unit holds the start state of seeds[0], so a user with one layer needs no restart before
 the first frame (a restart is still needed before each later frame).
 """
@@ -25,10 +30,16 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ternkws.golden.ternary_generator import BITS_PER_ENTRY, WIDTH, bit_masks, seed_state, threshold
+from ternkws.golden.ternary_generator import (BITS_PER_ENTRY, POSITION_BITS, WIDTH, bit_masks, check_pattern,
+                                              group_size, seed_state, threshold)
 from ternkws.hw.params import check_int, check_lanes, check_sequence
 
-__all__ = ["TernaryGenerator", "check_density", "check_seed", "check_seeds"]
+__all__ = ["TernaryGenerator", "check_density", "check_pattern", "check_seed", "check_seeds", "slot_layout"]
+
+
+def slot_layout(group):
+    """One "grouped" slot: `pos` in [0, group) and `neg` (1: the entry is -1)."""
+    return data.StructLayout({"pos": max(1, (group - 1).bit_length()), "neg": 1})
 
 
 def check_density(density):
@@ -61,18 +72,29 @@ class TernaryGenerator(wiring.Component):
     density : float
         In (0, 1]; entries are +1 / -1 with probability threshold(density)/256 each.
     lanes : int
-        Entries per beat, >= 1.
+        Entries (or "grouped" slots) per beat, >= 1.
+    pattern : str
+        "iid" (ternary entries) or "grouped" (position + sign slots).
     """
 
-    def __init__(self, seeds, density, lanes):
+    def __init__(self, seeds, density, lanes, pattern="iid"):
         self._seeds = check_seeds(seeds)
         self._density = check_density(density)
         self._lanes = check_lanes(lanes)
+        try:
+            self._pattern = check_pattern(pattern)
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+        lane = signed(2) if self._pattern == "iid" else slot_layout(group_size(self._density))
         super().__init__({
             "layer": In(range(len(self._seeds))),
             "restart": In(1),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(2), self._lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(lane, self._lanes))),
         })
+
+    @property
+    def pattern(self):
+        return self._pattern
 
     @property
     def seeds(self):
@@ -121,6 +143,18 @@ class TernaryGenerator(wiring.Component):
 
         for lane in range(self._lanes):
             u = bits[lane * BITS_PER_ENTRY:(lane + 1) * BITS_PER_ENTRY]
+            if self._pattern == "grouped":
+                group = group_size(self._density)
+                slot = self.o.payload[lane]
+                w = u[1:]
+                if group <= 16:
+                    # floor(w * M / 128) as a count of thresholds ceil(128 k / M): M - 1 comparators.
+                    steps = [w >= -(-(k << POSITION_BITS) // group) for k in range(1, group)]
+                    pos = sum(steps[1:], steps[0]) if steps else 0
+                else:
+                    pos = (w * group) >> POSITION_BITS   # a constant multiply: shifts and adds
+                m.d.comb += [slot.neg.eq(u[0]), slot.pos.eq(pos)]
+                continue
             with m.If(u < t):
                 m.d.comb += self.o.payload[lane].eq(1)
             with m.Elif(u < 2 * t):

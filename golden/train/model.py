@@ -25,9 +25,9 @@ from ternkws.golden.topology import Topology, plan
 class TernaryMixer(nn.Module):
     """A 1x1 conv whose weight is the constant LFSR ternary matrix: a buffer, never trained."""
 
-    def __init__(self, seed, c_out, c_in, density):
+    def __init__(self, seed, c_out, c_in, density, pattern="iid"):
         super().__init__()
-        w = _ternary(seed, c_out, c_in, density).astype(np.float32)
+        w = _ternary(seed, c_out, c_in, density, pattern).astype(np.float32)
         self.register_buffer("weight", torch.from_numpy(w.copy()))
 
     def forward(self, x):                      # x (N, T, C_in)
@@ -46,7 +46,7 @@ class LearnedMixer(nn.Module):
 
 def _mixer(top, seed, c_out, c_in):
     if top.mixer == "ternary":
-        return TernaryMixer(seed, c_out, c_in, top.density)
+        return TernaryMixer(seed, c_out, c_in, top.density, top.pattern)
     return LearnedMixer(c_out, c_in)
 
 

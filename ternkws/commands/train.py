@@ -34,6 +34,9 @@ def configure(parser):
                              "parameter count)")
     # `--model` names a checkpoint in every command; here it used to be the architecture: say so.
     parser.add_argument("--model", dest="old_model", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--pattern", default=None, metavar="{iid,grouped}",
+                        help="ternary pattern of the 1x1s (golden/SPEC.md section 1): iid (independent entries) "
+                             "or grouped (one nonzero per group of 1/density inputs); default: the preset's")
     parser.add_argument("--epochs", type=int, default=40, metavar="N", help="epochs (default 40)")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
                         help="time budget: after the first epoch, cut the epoch count to fit M minutes")
@@ -62,6 +65,12 @@ def _check(args):
                         f"checkpoint in the other commands, and --out is the one train writes")
     if args.arch not in ARCHS:
         raise UserError(f"unknown --arch '{args.arch}'; choose one of {', '.join(ARCHS)}")
+    if args.pattern is not None:
+        from ternkws.golden.ternary_generator import PATTERNS
+        if args.pattern not in PATTERNS:
+            raise UserError(f"unknown --pattern '{args.pattern}'; choose one of {', '.join(PATTERNS)}")
+        if args.arch == "learned":
+            raise UserError("--pattern sets the ternary matrices; the learned baseline has none")
     for name in ("epochs", "batch", "threads"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, not {getattr(args, name)}")
@@ -100,6 +109,10 @@ def run(args):
     from ternkws.golden.train.trainer import TrainConfig, preset, train
 
     top, description = preset(args.arch)
+    if args.pattern is not None and args.pattern != top.pattern:
+        import dataclasses
+        top = dataclasses.replace(top, pattern=args.pattern)
+        description += f", {args.pattern} pattern"
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=AugmentConfig())
