@@ -19,6 +19,7 @@ from .golden.errors import UserError
 # name -> one-line help. A command whose module is not present in this checkout is not offered.
 COMMANDS = {
     "infer": "golden int8 prediction per WAV clip",
+    "listen": "keyword detections in audio of any length (streaming golden model; a microphone too)",
     "ternary": "print the ternary matrix the chip generates for a seed and shape",
     "dataset": "synthesize the 12-class keyword dataset (flite/festival/espeak-ng + sox)",
     "train": "train ternary / learned-1x1 models with PyTorch and export checkpoints",
