@@ -56,7 +56,8 @@ def configure(parser):
     parser.add_argument("--hop", type=int, default=st.DEFAULT_HOP, metavar="H",
                         help=f"frames between decisions, 10 ms each (default {st.DEFAULT_HOP})")
     parser.add_argument("--decisions", action="store_true",
-                        help="also print every decision (its class and logits; with --json under \"decisions\")")
+                        help="also print every decision (its class and top logit; with --json every logit, under "
+                             "\"decisions\")")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object on stdout at the end (refused files carry an \"error\")")
 
