@@ -384,7 +384,7 @@ def markdown(result, command):
     det = a["det"]
     for p in det[:: max(1, len(det) // 15)]:
         lines.append(f"| {p['threshold']:.2f} | {_pct(p['miss_rate'])} | {p['fa_per_hour']:.0f} |")
-    lines += ["", f"Recordings: " + "; ".join(f"{r['name']} {r['seconds']:.0f} s, {r['keywords']} keywords, bed {r['bed']}"
+    lines += ["", "Recordings: " + "; ".join(f"{r['name']} {r['seconds']:.0f} s, {r['keywords']} keywords, bed {r['bed']}"
                                               for r in result["recordings"]) + ".",
               f"Run time {result['runtime_s']['total']:.0f} s in all on this machine.", ""]
     return "\n".join(lines)

@@ -27,7 +27,7 @@ Pieces (each usable alone):
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

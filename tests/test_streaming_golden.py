@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ternkws.golden import stream_bench, streaming
-from ternkws.golden.audio import read_wav, write_wav
+from ternkws.golden.audio import read_wav
 from ternkws.golden.checkpoint import load, make_model
 from ternkws.golden.classifier import classifier
 from ternkws.golden.evaluate import cached_ternary
