@@ -91,8 +91,10 @@ class Accelerator(wiring.Component):
         m.submodules.classifier = classifier = make_classifier(plan)
         m.submodules.reader = reader = MemoryReader(signed(8), buf_depth)
         m.submodules.to_dw = to_dw = Regroup(signed(8), 1, D)
-        m.submodules.to_mixer = to_mixer = Regroup(signed(8), 1, P)
-        m.submodules.dw_to_mixer = dw_to_mixer = Regroup(signed(8), D, P)
+        # The mixer's input beats: P channels (dense ternary and stored mixers) or 1 (grouped mixer).
+        P_in = getattr(mixer, "in_lanes", P)
+        m.submodules.to_mixer = to_mixer = Regroup(signed(8), 1, P_in)
+        m.submodules.dw_to_mixer = dw_to_mixer = Regroup(signed(8), D, P_in)
         m.submodules.accres_reader = accres_reader = MemoryReader(signed(acc_width), accres_depth)
 
         # Memories: two or three activation buffers, acc_res (and the pool sums).

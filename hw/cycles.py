@@ -78,8 +78,10 @@ cycles after the last issue and the next pass starts 2 cycles after that).
 
 from bisect import bisect_right
 
+from ternkws.golden.ternary_generator import GROUP_ROWS, groups_per_row, row_blocks
 from ternkws.hw.accelerator import CONFIGS, AcceleratorConfig
-from ternkws.hw.layers import hardware_plan
+from ternkws.hw.grouped_mixer import cycles_per_frame as grouped_cycles_per_frame
+from ternkws.hw.layers import grouped_adds, hardware_plan
 from ternkws.hw.classifier import cycles as classifier_cycles
 
 __all__ = ["cycles_per_window", "cycle_breakdown", "pass_cycles", "unit_cycles"]
@@ -236,6 +238,65 @@ class _PoolMixer(_Mixer):
         self.E.append(c)
 
 
+class _GroupedMixer:
+    """The grouped mixer's schedule (hw/grouped_mixer.py): one input channel per beat; per frame a
+    restart cycle, then row blocks of G * 8 / adds issue cycles; the last slot of a block issues only
+    once the output register is empty (the cycle after its previous block's last value left); the
+    block's values are in the output register 3 cycles after that issue and leave one per cycle as they
+    are taken. `post`: the values go through the post-op into the pool (a value every 2 cycles)."""
+
+    def __init__(self, c_in, c_out, adds, density, post=None):
+        self.slots = groups_per_row(c_in, density) * (GROUP_ROWS // adds)
+        self.rows = [min(GROUP_ROWS, c_out - GROUP_ROWS * b) for b in range(row_blocks(c_out))]
+        self.R, self.E = [], []
+        self.hold_empty = _NEVER      # first cycle the output register is empty after its last value
+        self.last_take = _NEVER
+        self.post = post
+
+    def ready(self, f):
+        return self.E[f - 2] + 1 if f >= 2 else _NEVER
+
+    def loaded(self, last_taken):
+        f = len(self.R)
+        run = max(last_taken + 1, self.E[f - 1] + 1 if f else _NEVER) + 1
+        self.R.append(run)
+        prev = run - 1
+        for n in self.rows:
+            last = max(prev + self.slots, self.hold_empty)
+            offered = last + 3
+            for _ in range(n):
+                take = self.post.take(offered) if self.post else offered
+                offered = take + 1
+            self.last_take = take
+            self.hold_empty = take + 1
+            prev = last
+        self.E.append(prev)
+
+    def last_output(self):
+        return self.last_take
+
+    @property
+    def pool_taken(self):
+        return self.post.pool_taken
+
+
+class _PostToPool:
+    """Post-op -> pool: the post-op takes a value when it advances; it freezes while its output waits
+    for the pool, which takes a value at most every 2 cycles."""
+
+    def __init__(self):
+        self.frozen = _Frozen()
+        self.pool_taken = _NEVER
+
+    def take(self, offered):
+        accepted = self.frozen.skip(offered)
+        ready = self.frozen.after(accepted, POST_LATENCY)
+        if ready == self.pool_taken + 1:                     # the pool is writing: wait a cycle
+            self.frozen.add(ready, ready + 1)
+        self.pool_taken = max(ready, self.pool_taken + 2)
+        return accepted
+
+
 def _plain_pass(frames, c_in, lanes, mixer):
     """Reader -> regroup(1 -> P) -> mixer."""
     words = c_in // lanes
@@ -300,14 +361,18 @@ def _depthwise_pass(frames, channels, kernel, dilation, dw_lanes, lanes, single_
         last_read.append(c)
 
 
-def pass_cycles(p, frames, config, mixer="ternary"):
+def pass_cycles(p, frames, config, mixer="ternary", pattern="iid", density=1 / 3):
     """Cycles of pass `p` (a hw.accelerator.Pass) from its START cycle to the next pass's START (for the
     last pass: to the cycle after the one that starts the classifier); `frames` T, `mixer` the
-    topology's mixer kind ("ternary" or "learned")."""
+    topology's mixer kind ("ternary" or "learned"), `pattern` and `density` its ternary pattern."""
     config = _config(config)
     P, D = config.mixer_lanes, config.dw_lanes
     to_pool = p.kind == "main" and p.dst < 0
-    mixer = (_PoolMixer if to_pool else _Mixer)(p.c_in, p.c_out, P, _restart_cycles(mixer))
+    if pattern == "grouped" and mixer == "ternary":
+        mixer = _GroupedMixer(p.c_in, p.c_out, grouped_adds(config), density, _PostToPool() if to_pool else None)
+        P = 1                                            # its input: one channel per beat
+    else:
+        mixer = (_PoolMixer if to_pool else _Mixer)(p.c_in, p.c_out, P, _restart_cycles(mixer))
     if p.kind == "main" and p.dw >= 0:
         _depthwise_pass(frames, p.c_in, p.layer.kernel, p.layer.dilation, D, P, config.single_port_line_buffer,
                         mixer)
@@ -322,11 +387,15 @@ def pass_cycles(p, frames, config, mixer="ternary"):
     return last_write + 2
 
 
-def unit_cycles(p, frames, config, mixer="ternary"):
+def unit_cycles(p, frames, config, mixer="ternary", pattern="iid", density=1 / 3):
     """Busy cycles of each unit in pass `p` on its own (its steady-state rule times T frames)."""
     config = _config(config)
     P, D = config.mixer_lanes, config.dw_lanes
-    units = {"reader": frames * p.c_in, "mixer": frames * (p.c_out * (p.c_in // P) + _restart_cycles(mixer))}
+    if pattern == "grouped" and mixer == "ternary":
+        per_frame = grouped_cycles_per_frame(p.c_in, p.c_out, grouped_adds(config), density)
+    else:
+        per_frame = p.c_out * (p.c_in // P) + _restart_cycles(mixer)
+    units = {"reader": frames * p.c_in, "mixer": frames * per_frame}
     if p.kind == "main" and p.dw >= 0:
         taps = p.layer.kernel + (1 if config.single_port_line_buffer else 0)
         units["depthwise"] = frames * (p.c_in // D) * taps
@@ -349,10 +418,10 @@ def cycle_breakdown(model, config):
              "cycles": n_in - 1, "bound": "input", "units": {"input": n_in - 1}, "overhead": 0}]
     passes = plan.passes
     for n, p in enumerate(passes):
-        cycles = pass_cycles(p, T, config, plan.mixer)
+        cycles = pass_cycles(p, T, config, plan.mixer, plan.pattern, plan.density)
         if n == len(passes) - 1:
             cycles -= 1              # to the cycle that starts the classifier (it sees the last write)
-        units = unit_cycles(p, T, config, plan.mixer)
+        units = unit_cycles(p, T, config, plan.mixer, plan.pattern, plan.density)
         bound = max(units, key=units.get)
         rows.append({"pass": n, "kind": p.kind, "layer": p.layer.name, "c_in": p.c_in, "c_out": p.c_out,
                      "cycles": cycles, "bound": bound, "units": units, "overhead": cycles - units[bound]})

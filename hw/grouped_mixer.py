@@ -22,9 +22,10 @@ idle : Out(1)
 
 Schedule
 --------
-Input: channels are gathered into words of M int8 (the group; the last group of a frame zero-padded,
-which makes its slots beyond c_in add 0, as the contract says) and written into one of two frame
-buffers (G = ceil(c_in / M) words each), so the next frame loads while the current one computes.
+Input: each channel is written into its byte of a word of M int8 (the group; a byte-masked write, the
+last group of a frame zero-padded, which makes its slots beyond c_in add 0, as the contract says) in
+one of two frame buffers (G = ceil(c_in / M) words each), so the next frame loads while the current
+one computes.
 
 Compute, per frame: a restart cycle (the generator reloads the layer's seed), then for each row block
 b (8 rows), each group g, each sub-step s < 8 / adds: one issue cycle that reads word g and takes
@@ -141,34 +142,35 @@ class GroupedMixer(wiring.Component):
         group_bits = (max(groups) - 1).bit_length()
         m.submodules.frames = frames = Memory(
             shape=data.ArrayLayout(signed(8), M), depth=2 << group_bits, init=[])
-        write = frames.write_port()
+        write = frames.write_port(granularity=1)     # one enable per byte (element)
         read = frames.read_port()
 
-        # --- input: gather M channels into a word, write it into half `write_half` ------------------
+        # --- input: each channel into its byte of word `in_group` of half `write_half` ----------------
+        # A frame's last channel also writes 0 into the bytes after it: a partial last group is
+        # zero-padded, so its slots past c_in add 0.
         full = Signal(2)
         write_half = Signal()
         in_chan = Signal(range(max(c_ins)))
         in_pos = Signal(range(M))
         in_group = Signal(range(max(groups)))
-        gather = Signal(data.ArrayLayout(signed(8), M))     # bytes past in_pos are 0
-        word = Signal(data.ArrayLayout(signed(8), M))
         take = Signal()
+        last_in = Signal()
         m.d.comb += [
             self.i.ready.eq(~full.bit_select(write_half, 1)),
             take.eq(self.i.valid & self.i.ready),
+            last_in.eq(in_chan == last_chan),
             write.addr.eq(Cat(in_group[:group_bits], write_half)),
-            write.data.eq(word),
         ]
         for k in range(M):
-            m.d.comb += word[k].eq(Mux(in_pos == k, self.i.payload[0], gather[k]))
+            m.d.comb += [write.data[k].eq(Mux(in_pos == k, self.i.payload[0], 0)),
+                         write.en[k].eq(take & ((in_pos == k) | (last_in & (in_pos < k))))]
         frame_loaded = Signal()
         with m.If(take):
-            with m.If((in_pos == M - 1) | (in_chan == last_chan)):
-                m.d.comb += write.en.eq(1)
-                m.d.sync += [gather.eq(0), in_pos.eq(0), in_group.eq(in_group + 1)]
+            with m.If((in_pos == M - 1) | last_in):
+                m.d.sync += [in_pos.eq(0), in_group.eq(in_group + 1)]
             with m.Else():
-                m.d.sync += [gather.eq(word), in_pos.eq(in_pos + 1)]
-            with m.If(in_chan == last_chan):
+                m.d.sync += in_pos.eq(in_pos + 1)
+            with m.If(last_in):
                 m.d.sync += [in_chan.eq(0), in_group.eq(0), write_half.eq(~write_half)]
                 m.d.comb += frame_loaded.eq(1)
             with m.Else():
@@ -258,11 +260,12 @@ class GroupedMixer(wiring.Component):
             # acc + (x ^ -neg) + neg in one adder: the carry-in rides on an extra low bit.
             wide = Signal(signed(width + 1), name=f"sum{j}")
             m.d.comb += wide.eq(Cat(Const(1, 1), acc[j]).as_signed() + Cat(s2_neg[r], s2_x[r]).as_signed())
-            m.d.comb += acc_next[j].eq(Mux(mine, wide[1:], acc[j]))
+            # The last slot of a block is sub-step subs - 1: those rows take the sum, the others are done.
+            m.d.comb += acc_next[j].eq(wide[1:] if s == subs - 1 else acc[j])
             with m.If(s2_valid & s2_last):
                 m.d.sync += acc[j].eq(0)
             with m.Elif(mine):
-                m.d.sync += acc[j].eq(acc_next[j])
+                m.d.sync += acc[j].eq(wide[1:])
 
         # --- output shift register ----------------------------------------------------------------
         out_take = self.o.valid & self.o.ready

@@ -25,7 +25,7 @@ from .depthwise_conv import DepthwiseLayer
 from .post_op import PostOpLayer
 
 __all__ = ["AcceleratorConfig", "CONFIGS", "Pass", "MixerLayer", "DepthwiseLayer", "PostOpLayer",
-           "ClassifierLayer", "HardwarePlan", "schedule", "check_config", "hardware_plan", "make_mixer",
+           "ClassifierLayer", "HardwarePlan", "schedule", "check_config", "grouped", "grouped_adds", "hardware_plan", "make_mixer",
            "make_generator", "make_depthwise", "make_post_op", "make_classifier"]
 
 
@@ -111,6 +111,7 @@ class HardwarePlan:
     config: AcceleratorConfig
     mixer: str                      # "ternary" or "learned" (the topology's mixer)
     density: float
+    pattern: str                    # the ternary pattern: "iid" or "grouped" (golden/SPEC.md section 1)
     n_mfcc: int
     frames: int
     passes: tuple
@@ -159,13 +160,26 @@ def schedule(model):
     return passes
 
 
+def grouped(model):
+    """True when the model's 1x1s are ternary of the "grouped" pattern (the grouped mixer runs them)."""
+    top = model.topology
+    return top.mixer == "ternary" and top.pattern == "grouped"
+
+
+def grouped_adds(config):
+    """Rows (adds) per cycle of the grouped mixer on `config`: the largest of 1, 2, 4, 8 not above
+    mixer_lanes (its 8-row block bounds it: the ecp5 preset's 64 lanes run it at 8)."""
+    from .grouped_mixer import ADDS
+    return max(a for a in ADDS if a <= config.mixer_lanes)
+
+
 def check_config(model, config):
     """Raise ValueError, in words, when the lanes do not fit the model's channel counts."""
     for name, lanes in (("mixer_lanes", config.mixer_lanes), ("dw_lanes", config.dw_lanes)):
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise ValueError(f"{name} must be a positive integer, not {lanes!r}")
     for p in schedule(model):
-        if p.c_in % config.mixer_lanes:
+        if p.c_in % config.mixer_lanes and not grouped(model):
             raise ValueError(f"mixer_lanes={config.mixer_lanes} does not divide the {p.c_in} input channels of "
                              f"{p.layer.name}'s {'residual ' if p.kind == 'res' else ''}1x1; use a divisor of {p.c_in}")
         if p.dw >= 0 and p.c_in % config.dw_lanes:
@@ -199,7 +213,7 @@ def hardware_plan(model, config=CONFIGS["up5k"], *, mixer_weights=None):
                                  np.asarray(q["classifier.q.weight"]), np.asarray(q["classifier.q.bias"]))
     bits = mixer_acc_bits if top.mixer == "ternary" else stored_acc_bits
     acc_width = max(bits(p.c_in) for p in passes)
-    return HardwarePlan(config, top.mixer, top.density, top.n_mfcc, frames, passes, tuple(mixers), depthwise,
+    return HardwarePlan(config, top.mixer, top.density, top.pattern, top.n_mfcc, frames, passes, tuple(mixers), depthwise,
                         post, classifier, acc_width)
 
 
@@ -216,6 +230,9 @@ def make_mixer(plan, stored=None):
         if missing:
             raise ValueError(f"the stored-weights mixer needs learned 1x1 weights; pass {missing[0]} has none")
         return StoredMixer([m.weights for m in plan.mixer_layers], plan.config.mixer_lanes)
+    if plan.pattern == "grouped":
+        from .grouped_mixer import GroupedMixer
+        return GroupedMixer(list(plan.mixer_layers), plan.density, grouped_adds(plan.config))
     from .ternary_mixer import TernaryMixer
     return TernaryMixer(list(plan.mixer_layers), plan.density, plan.config.mixer_lanes)
 
@@ -223,6 +240,9 @@ def make_mixer(plan, stored=None):
 def make_generator(plan):
     """The ternary generator the ternary mixer holds: one seed per pass, in pass order."""
     from .ternary_generator import TernaryGenerator
+    if plan.mixer == "ternary" and plan.pattern == "grouped":
+        return TernaryGenerator([m.seed for m in plan.mixer_layers], plan.density, grouped_adds(plan.config),
+                                pattern="grouped")
     return TernaryGenerator([m.seed for m in plan.mixer_layers], plan.density, plan.config.mixer_lanes)
 
 

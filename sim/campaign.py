@@ -22,8 +22,10 @@ def run_case(case):
     from ternkws.sim.accelerator_pysim import run_pysim
     from ternkws.sim.random_networks import random_case
 
-    # Every fourth case is a stored-weights (learned 1x1) network.
-    model, config, windows = random_case(1000 + case, mixer="learned" if case % 4 == 3 else "ternary")
+    # Per four cases: ternary iid, ternary grouped (twice), stored-weights (learned 1x1).
+    kind = ("iid", "grouped", "grouped", "learned")[case % 4]
+    model, config, windows = random_case(1000 + case, mixer="learned" if kind == "learned" else "ternary",
+                                         pattern="grouped" if kind == "grouped" else "iid")
     stall = [0.0, 0.3, 0.6][case % 3]
     try:
         results = run_pysim(model, config, windows, seed=case, stall=stall)
@@ -35,7 +37,7 @@ def run_case(case):
         if not np.array_equal(logits, ref) or cls != int(np.argmax(ref)):
             bad.append({"window": n, "rtl": logits.tolist(), "golden": ref.tolist()})
     return {"case": case, "ok": not bad and len(results) == len(windows), "mismatches": bad,
-            "windows": len(windows), "topology": model.topology.to_dict(), "lanes": [config.mixer_lanes, config.dw_lanes],
+            "windows": len(windows), "kind": kind, "topology": model.topology.to_dict(), "lanes": [config.mixer_lanes, config.dw_lanes],
             "stall": stall}
 
 

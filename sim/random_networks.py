@@ -9,14 +9,16 @@ from ternkws.golden.features import FeatureConfig
 from ternkws.golden.network import init_random
 from ternkws.golden.topology import Block, Topology, plan
 from ternkws.hw.accelerator import AcceleratorConfig
+from ternkws.hw.grouped_mixer import ADDS
 
 
 def _divisors(n):
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def random_case(seed, *, mixer="ternary", max_frames=8):
-    """(model, config, windows): a random small network with random quantized weights and inputs."""
+def random_case(seed, *, mixer="ternary", pattern="iid", max_frames=8):
+    """(model, config, windows): a random small network with random quantized weights and inputs;
+    `pattern` the ternary pattern (the grouped mixer's rows per cycle are drawn from 1, 2, 4, 8)."""
     rng = np.random.default_rng(seed)
     ch = lambda: int(rng.choice([4, 8, 12, 16]))
     odd = lambda hi: int(rng.choice(range(1, hi + 1, 2)))
@@ -26,7 +28,8 @@ def random_case(seed, *, mixer="ternary", max_frames=8):
     top = Topology(n_mfcc=n_mfcc, n_classes=int(rng.integers(2, 6)), prologue_channels=ch(),
                    prologue_kernel=odd(7), blocks=blocks, epilogue_channels=ch(), epilogue_kernel=odd(9),
                    epilogue_dilation=int(rng.integers(1, 3)), final_channels=ch(), mixer=mixer,
-                   density=float(rng.choice([1 / 3, 0.2, 0.5, 1.0])), seed=int(rng.integers(0, 2 ** 32)))
+                   density=float(rng.choice([1 / 3, 0.2, 0.5, 1.0])), seed=int(rng.integers(0, 2 ** 32)),
+                   pattern=pattern if mixer == "ternary" else "iid")
     frames = int(rng.integers(2, max_frames + 1))
     feats = FeatureConfig(n_mfcc=n_mfcc, n_mels=max(n_mfcc, 8), n_frames=frames)
     x = np.clip(rng.normal(0, 40, (6, frames, n_mfcc)), -128, 127)
@@ -44,7 +47,8 @@ def random_case(seed, *, mixer="ternary", max_frames=8):
     for layer in layers:
         if layer.kernel:
             g_dw = gcd(g_dw, layer.c_in)
-    config = AcceleratorConfig(f"random{seed}", int(rng.choice(_divisors(g_mix))), int(rng.choice(_divisors(g_dw))),
+    mixer_lanes = _divisors(g_mix) if top.pattern == "iid" or mixer != "ternary" else list(ADDS)
+    config = AcceleratorConfig(f"random{seed}", int(rng.choice(mixer_lanes)), int(rng.choice(_divisors(g_dw))),
                                single_port_line_buffer=bool(rng.integers(2)))
     windows = np.clip(np.floor(x + 0.5), -128, 127).astype(np.int8)
     # Extreme windows too: all -128, all 127, all 0.

@@ -29,6 +29,14 @@ def test_random_network_bit_exact(case):
     check_case(model, config, windows, seed=case, stall=[0.0, 0.3, 0.6][case % 3])
 
 
+@pytest.mark.parametrize("case", range(N_RANDOM))
+def test_random_grouped_network_bit_exact(case):
+    """Networks of the grouped pattern on the grouped mixer (1, 2, 4 or 8 rows per cycle)."""
+    model, config, windows = random_case(5000 + case, pattern="grouped")
+    assert model.topology.pattern == "grouped" and config.mixer_lanes in (1, 2, 4, 8)
+    check_case(model, config, windows, seed=case, stall=[0.0, 0.3, 0.6][case % 3])
+
+
 def test_campaign_reports_a_mismatch(monkeypatch):
     """The campaign runner flags a wrong RTL result (it is not a test that cannot fail)."""
     import ternkws.sim.campaign as campaign

@@ -67,6 +67,13 @@ def test_model_equals_rtl_on_random_networks(seed, mixer, max_frames):
     check_against_pysim(model, config, windows)
 
 
+@pytest.mark.parametrize("seed, max_frames", [(7000, 8), (7002, 8), (7005, 8), (7008, 8), (7011, 8), (7100, 24)])
+def test_model_equals_rtl_on_random_grouped_networks(seed, max_frames):
+    """The grouped mixer (1, 2, 4, 8 rows per cycle; its output register's stall; the pool pass)."""
+    model, config, windows = random_case(seed, pattern="grouped", max_frames=max_frames)
+    check_against_pysim(model, config, windows)
+
+
 @pytest.mark.parametrize("preset", ["up5k", "ecp5"])
 @pytest.mark.parametrize("seed", PRESET_SEEDS)
 def test_model_equals_rtl_on_scaled_presets(seed, preset):
