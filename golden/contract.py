@@ -36,6 +36,8 @@ topology.seed              integer in [0, 2^48)                 per-layer seed b
                                                                 (hw/ternary_generator.py check_seed)
 1x1 layers per network     <= 2^16                              n in the per-layer seed is 16 bits
 topology.density           real in (0, 1]                       generator threshold t in [1, 128]
+topology.pattern           "iid" or "grouped"; grouped:         the grouped mixer's groups of M = round(1/density)
+                           density >= 1/128                     <= 128 inputs, 7 position bits (SPEC 1.1)
 kernels                    odd integer in [1, 63]               centred 'same' padding; depthwise acc_bits
 dilations, repeats         integer >= 1
 channels (every layer)     integer in [1, 1024]                 mixer accumulator acc_bits(c_in) must be

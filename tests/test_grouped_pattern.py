@@ -92,3 +92,30 @@ def test_group_size_and_limits():
     with pytest.raises(UserError, match="grouped pattern needs density"):
         Topology(pattern="grouped", density=1 / 300)
     assert Topology.from_dict({k: v for k, v in Topology().to_dict().items() if k != "pattern"}).pattern == "iid"
+
+
+def test_checkpoint_with_unknown_pattern_is_refused_at_load(tmp_path):
+    import json
+
+    from ternkws.golden.checkpoint import load, resolve
+    z = dict(np.load(resolve("default")))
+    cfg = json.loads(str(z["__config__"]))
+    cfg["topology"]["pattern"] = "blocky"
+    z["__config__"] = np.array(json.dumps(cfg))
+    np.savez(tmp_path / "bad.npz", **z)
+    with pytest.raises(UserError, match="pattern must be one of"):
+        load(tmp_path / "bad.npz")
+    del cfg["topology"]["pattern"]                      # today's checkpoints: iid
+    z["__config__"] = np.array(json.dumps(cfg))
+    np.savez(tmp_path / "old.npz", **z)
+    assert load(tmp_path / "old.npz").topology.pattern == "iid"
+
+
+def test_cli_prints_the_grouped_matrix():
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "ternkws.cli", "ternary", "--seed", "3", "--shape", "16x64",
+                          "--pattern", "grouped", "--json"], capture_output=True, text=True, check=True).stdout
+    d = json.loads(out)
+    assert np.array_equal(np.array(d["matrix"]), tg.grouped_matrix(3, 16, 64)) and d["pattern"] == "grouped"
