@@ -6,7 +6,10 @@ at `lanes` lanes), so it is the unit the accelerator instantiates (tests/test_la
 Verilog). Layer tables are in the accelerator's pass order (a residual 1x1 before its layer's main 1x1):
 
     ternary_generator  leap-forward LFSR: one seed per 1x1 of the plan (residual 1x1 included)
-    ternary_mixer      every 1x1 of the plan (c_in, c_out, seed), add/subtract only
+    ternary_mixer      every 1x1 of the plan (c_in, c_out, seed), add/subtract only: the dense mixer of
+                       the iid pattern (`lanes` entries per cycle, zeros included)
+    grouped_mixer      the same 1x1 layers on the grouped pattern (golden/SPEC.md 1.1): one add per
+                       nonzero, `lanes` = rows (adds) per cycle, 1, 2, 4 or 8
     stored_mixer       the stored-weights baseline of the same 1x1 layers (learned int8 weights in a
                        ROM, `lanes` multipliers): the checkpoint's learned weights, for a ternary
                        checkpoint those of golden/models/baseline.npz (same shapes)
@@ -37,7 +40,7 @@ COST_KEYS = ("logic_cells", "ffs", "dsp", "bram", "spram", "lutram")
 # --------------------------------------------------------------------------------------------------
 # Configuration from the checkpoint: the accelerator's own records (hw/layers.py), at other lane counts
 
-MIXER_UNITS = ("ternary_generator", "ternary_mixer", "stored_mixer")
+MIXER_UNITS = ("ternary_generator", "ternary_mixer", "stored_mixer", "grouped_mixer")
 
 
 def unit_config(name, lanes, single_port=False, spram=False):
@@ -54,8 +57,14 @@ def unit_plan(name, lanes, model, **options):
     """hardware_plan() of `model` for unit `name`: for the stored-weights mixer of a ternary model, the
     learned 1x1 weights of golden/models/baseline.npz when its plan has the same shapes, else seeded
     random int8 matrices of the same shapes (the ROM's size depends on the shapes only)."""
+    import dataclasses
+
     from ternkws.hw.layers import hardware_plan
     weights = _stored_weights(model) if name == "stored_mixer" else None
+    if name == "grouped_mixer" and model.topology.pattern != "grouped":
+        # The same shapes and seeds on the grouped pattern: its area depends on nothing else.
+        model = dataclasses.replace(model, topology=dataclasses.replace(model.topology, mixer="ternary",
+                                                                        pattern="grouped"))
     return hardware_plan(model, unit_config(name, lanes, **options), mixer_weights=weights)
 
 
@@ -87,6 +96,14 @@ def _ternary_generator(plan):
 
 
 def _ternary_mixer(plan):
+    """The dense (iid) ternary mixer, whatever the model's pattern."""
+    import dataclasses
+
+    from ternkws.hw.layers import make_mixer
+    return make_mixer(dataclasses.replace(plan, pattern="iid"), stored=False)
+
+
+def _grouped_mixer(plan):
     from ternkws.hw.layers import make_mixer
     return make_mixer(plan, stored=False)
 
@@ -112,6 +129,7 @@ UNITS = {
     "depthwise_conv": _depthwise_conv,
     "post_op": _post_op,
     "stored_mixer": _stored_mixer,
+    "grouped_mixer": _grouped_mixer,
 }
 
 # What each memory of a unit holds (names as the units give them), for the report.
@@ -119,6 +137,8 @@ MEMORY_ROLES = {
     ("ternary_mixer", "unit.frames"): "the input frame buffer: two frames of c_in int8 activations "
                                       "(double-buffered), no weights",
     ("stored_mixer", "unit.frames"): "the input frame buffer: two frames of c_in int8 activations",
+    ("grouped_mixer", "unit.frames"): "the input frame buffer: two frames of c_in int8 activations in "
+                                      "words of one group (M = 3 int8), no weights",
     ("stored_mixer", "unit.generator.rom"): "the learned int8 1x1 weights of every layer (ROM)",
     ("depthwise_conv", "unit.line_buffer"): "the line buffer: the last (K-1)*dil+2 input frames of "
                                             "int8 activations",
@@ -134,6 +154,9 @@ def valid_lanes(name, model):
     from ternkws.hw.layers import schedule
     if name == "post_op":
         return [1]
+    if name == "grouped_mixer":
+        from ternkws.hw.grouped_mixer import ADDS
+        return list(ADDS)
     if name in MIXER_UNITS:
         counts = [p.c_in for p in schedule(model)]
     elif name == "depthwise_conv":

@@ -23,8 +23,9 @@ ternkws synth --sweep --units post_op
 def configure(parser):
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--unit", metavar="NAME",
-                      help="the unit to measure: ternary_generator, ternary_mixer, depthwise_conv, post_op or "
-                           "stored_mixer (the stored-weights baseline)")
+                      help="the unit to measure: ternary_generator, ternary_mixer (dense, iid pattern), grouped_mixer "
+                           "(one add per nonzero, grouped pattern), depthwise_conv, post_op or stored_mixer "
+                           "(the stored-weights baseline)")
     what.add_argument("--sweep", action="store_true",
                       help="instead of one --unit: measure every unit (lanes 1, 4, 16 on up5k; 64 on ecp5-85f; "
                            "the up5k and ecp5 accelerator presets) and write reports/units.md and "
