@@ -7,33 +7,35 @@ Method
 ------
 nextpnr's `--write` netlist (routed.json) holds every placed cell: ICESTORM_LC / ICESTORM_RAM /
 ICESTORM_DSP / ICESTORM_SPRAM on iCE40, TRELLIS_COMB / TRELLIS_FF / DP16KD / MULT18X18D / TRELLIS_RAMW
-on ECP5. yosys flattens the design but keeps each cell's hierarchical name (`top.core.link.parser.crc_...`:
-after ABC every LUT is named after a net it drives or reads, and that net after the register or signal
-of the module that declared it), and Amaranth's `$scopeinfo` cells in the yosys netlist list every
-module instance of the hierarchy with the file that built it (`module_src`). Each placed cell is
-attributed in three steps:
+on ECP5. yosys flattens the design but keeps hierarchical names (`top.core.link.parser.crc_...`; after
+ABC each LUT is named after a net it drives or reads), and Amaranth's `$scopeinfo` cells in the yosys
+netlist list every module instance with the file and line of the elaborate() that built it
+(`module_src`). Each placed cell is attributed so:
 
-1. name: the deepest module instance whose path is a prefix of the cell's name (memories are not
-   instances: `...post.consts.0.0_RAM` belongs to `post`);
-2. source: a cell whose `src` attribute names Python files of which none built that instance, but
-   one did build an instance nearby, moves to the nearest such instance (tree distance; a tie keeps
-   step 1's answer). This corrects the nets that cross a module boundary: a signal connected between
-   two modules keeps one of the two names (`executor.payload__payload` is the parser's register), and
-   a port forwarded to the parent takes the parent's (`accelerator.o__payload` is the classifier's
-   accumulator);
-3. neighbours: cells nextpnr made itself (`$nextpnr_ICESTORM_LC_n`: carry-chain feed-ins and
-   route-throughs) go to the instance most of their connected cells belong to (constant, clock and
-   nets of fanout > 32 ignored); the packer's constant drivers go to the root; a cell left over is an
-   `unattributed` row.
+1. source line. A cell whose yosys `src` attribute names a Python line (registers, DSPs, and the LUTs
+   packed with a register) belongs to the instance built by the class holding that line; where that
+   class builds several instances (two Regroups, two MemoryReaders), to the one nearest the instance
+   its name says (tree distance; a tie keeps the name). This fixes the nets that cross a module
+   boundary, which keep one side's name: `executor.payload__payload` is a parser register and
+   `accelerator.o__payload` the classifier's accumulator.
+2. name. Every other named cell (LUTs, carries, memories: `...post.consts.0.0_RAM` is `post`'s) belongs
+   to the deepest instance whose path prefixes its name.
+3. nextpnr's own cells (`$nextpnr_ICESTORM_LC_n`: carry feed-ins) go where their output goes (the
+   instance most of the cells they drive belong to, repeated until nothing changes), else to the
+   instance most connected cells belong to; the packer's constant drivers to the root; a cell left
+   over is an `unattributed` row.
 
-Every placed cell lands in exactly one row, so the rows add up to nextpnr's totals (the `check` entry
-says so). Limits: a LUT shared by the logic of two modules, or named after the other side of a port,
-is counted once, on one side; step 2 fixes the cases where the register's source line tells. Counts are
-therefore exact per cell and approximate per module by a few percent at module boundaries; the
-`moved_by_source` and `by_neighbours` counts say how many cells steps 2 and 3 placed.
+Every placed cell lands in exactly one row, so the rows add up to nextpnr's totals (`check`). The
+uncertainty is the logic at module boundaries, which ABC merges across them: a LUT named after the
+other side's net counts there. The `logic_cells_by_fanout` figure of each row bounds it: the same
+count with every LUT and carry that has no source line moved to where its output goes (logic counted
+for the register, memory, DSP or pin it computes for; e.g. the executor's reply-byte multiplexer then
+counts for the encoder's CRC and uart_tx's shift register). A module whose two figures agree is
+measured to the cell; `moved_by_fanout_rule` says how many cells the two rules place differently.
 
-Result dict: {"method", "family", "total": {resource: n}, "check": {...}, "moved_by_source",
-"by_neighbours", "modules": [{"path", "source", "depth", "own": {resource: n}, "subtree": {...}}]
+Result dict: {"method", "family", "total": {resource: n}, "check": {...}, "by_source", "by_name",
+"by_fanout", "by_neighbours", "moved_by_fanout_rule", "unattributed", "unattributed_cells",
+"modules": [{"path", "source", "depth", "own": {resource: n}, "subtree": {...}, "logic_cells_by_fanout"}]
 in depth-first order, the root ("" = the board wrapper: I/O buffers, clock and reset) first}.
 """
 
@@ -55,8 +57,7 @@ CELL_KINDS = {
 }
 _CONSTANT_NETS = re.compile(r"^\$PACKER_(GND|VCC)|^\$(PACKER_)?(GND|VCC)_NET$|\$glb_|^\$gbuf")
 _CONSTANT_DRIVER = re.compile(r"^\$PACKER_(GND|VCC)(_DRV)?$")
-MAX_FANOUT = 32
-NEIGHBOUR_ROUNDS = 4
+FANOUT_ROUNDS = 64
 
 
 def _load(thing):
@@ -166,6 +167,153 @@ def _generated(name):
     return name.startswith("$")
 
 
+_OUTPUTS = {"O", "COUT", "LO", "F", "FCO", "OFX", "Q", "DO", "RDATA"}
+
+
+def _direction(cell, port, dirs):
+    d = dirs.get(port)
+    if d:
+        return d
+    return "output" if port in _OUTPUTS or port.rstrip("0123456789") in _OUTPUTS else "input"
+
+
+def _has_ff(cell):
+    """An iCE40 LC whose flip-flop is used (ECP5 keeps LUTs and FFs in separate cells: a COMB has none)."""
+    if cell.get("type") == "ICESTORM_LC":
+        return bool(str(cell.get("parameters", {}).get("DFF_ENABLE", "0")).strip("0"))
+    return cell.get("type") != "TRELLIS_COMB"
+
+
+def _attribute(mod, kinds, scopes, rule):
+    """{cell name: scope} for every placed cell of the routed module `mod` under `rule` ("name" or
+    "fanout"), with the counts of each step and the unattributed cells."""
+    by_file = defaultdict(list)
+    for path, f in scopes.items():
+        if f:
+            by_file[f[0]].append(path)
+    all_cells = {name.lstrip("\\"): cell for name, cell in mod.get("cells", {}).items()}
+    bit_name = {}
+    for net, info in mod.get("netnames", {}).items():
+        for b in info.get("bits", ()):
+            if isinstance(b, int):
+                bit_name.setdefault(b, net)
+
+    def ignored(b):
+        return not isinstance(b, int) or bool(_CONSTANT_NETS.search(bit_name.get(b, "")))
+
+    # Step 1: anchors (a Python source line; or a register / memory / DSP / I/O cell, by its name; under
+    # the name rule every named cell).
+    anchored, loose, by_name, stats = {}, {}, {}, Counter()
+    for name, cell in all_cells.items():
+        kind = kinds.get(cell.get("type"))
+        if kind is None and not cell.get("type", "").endswith("_IO"):
+            continue                                       # global buffers and the like: not counted, no vote
+        if _CONSTANT_DRIVER.match(name):
+            anchored[name] = ""                            # the constant drivers belong to the whole design
+            continue
+        if _generated(name):
+            loose[name] = None
+            continue
+        scope = by_name[name] = _scope_of(name, scopes)
+        candidates = _candidates(_sources(cell.get("attributes", {}).get("src")), scopes, by_file)
+        if candidates:
+            if scope not in candidates:
+                best = min(_distance(scope, p) for p in candidates)
+                nearest = [p for p in candidates if _distance(scope, p) == best]
+                if len(nearest) == 1:
+                    scope = nearest[0]
+            anchored[name] = scope
+            stats["source"] += kind is not None
+        elif rule == "name" or kind != "logic_cells" or _has_ff(cell):
+            anchored[name] = scope
+            stats["name"] += kind is not None
+        else:
+            loose[name] = scope                            # a LUT / carry: where its output goes decides
+
+    # Step 2: the loose cells go where their output goes (the registers, memories, DSPs or pins fed).
+    sinks_of_bit, cells_of_bit = defaultdict(set), defaultdict(set)
+    for name, cell in all_cells.items():
+        dirs = cell.get("port_directions", {})
+        for port, bits in cell.get("connections", {}).items():
+            for b in bits:
+                if not ignored(b):
+                    cells_of_bit[b].add(name)
+                    if _direction(cell, port, dirs) == "input":
+                        sinks_of_bit[b].add(name)
+    sinks = {}
+    for name in loose:
+        cell = all_cells[name]
+        dirs = cell.get("port_directions", {})
+        out = set()
+        for port, bits in cell.get("connections", {}).items():
+            if _direction(cell, port, dirs) == "output":
+                for b in bits:
+                    if not ignored(b):
+                        out |= sinks_of_bit[b]
+        out.discard(name)
+        sinks[name] = out
+    where = dict(anchored)
+    for _ in range(FANOUT_ROUNDS):
+        changed = False
+        for name in loose:
+            if name in where:
+                continue
+            votes = Counter(where[o] for o in sinks[name] if o in where)
+            if votes:
+                where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0] != loose[name], kv[0]))[0][0]
+                stats["fanout"] += 1
+                changed = True
+        if not changed:
+            break
+    # Step 3, left over (the output reaches nothing placed): the name, else any connected cell's module.
+    unattributed = set()
+    for name, scope in loose.items():
+        if name in where:
+            continue
+        if scope is not None:
+            where[name] = scope
+            stats["name"] += 1
+            continue
+        votes = Counter()
+        for bits in all_cells[name].get("connections", {}).values():
+            for b in bits:
+                if ignored(b):
+                    continue
+                for other in cells_of_bit[b]:
+                    if other != name and other in where:
+                        votes[where[other]] += 1
+        if votes:
+            where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            stats["neighbours"] += 1
+        else:
+            unattributed.add(name)
+    return where, stats, unattributed, by_name
+
+
+def _tally(cells, kinds, family, where, unattributed):
+    own, total = defaultdict(Counter), Counter()
+    for name, cell in cells.items():
+        res = kinds[cell["type"]]
+        scope = UNATTRIBUTED if name in unattributed else where[name]
+        own[scope][res] += 1
+        total[res] += 1
+        if family == "ice40" and res == "logic_cells" and _has_ff(cell):
+            own[scope]["ffs"] += 1
+            total["ffs"] += 1
+    return own, total
+
+
+UNATTRIBUTED = "(unattributed)"
+
+
+def _subtree(own, path):
+    acc = Counter()
+    for p, c in own.items():
+        if p != UNATTRIBUTED and (path == "" or p == path or p.startswith(path + ".")):
+            acc.update(c)
+    return acc
+
+
 def breakdown(routed, netlist=None, family="ice40"):
     """Per-module resources of the nextpnr `--write` netlist `routed` (dict or path); `netlist`: the
     yosys netlist (dict or path) for the module instances and their files. See the module docstring."""
@@ -175,88 +323,15 @@ def breakdown(routed, netlist=None, family="ice40"):
     mod = _top_module(routed)
     cells = {name.lstrip("\\"): cell for name, cell in mod.get("cells", {}).items() if cell.get("type") in kinds}
     scopes = _scopes(netlist, [n for n in cells if not _generated(n)])
-    by_file = defaultdict(list)
-    for path, f in scopes.items():
-        if f:
-            by_file[f[0]].append(path)
 
-    where, moved = {}, 0
-    pending = []
-    for name, cell in cells.items():
-        if _CONSTANT_DRIVER.match(name):
-            where[name] = ""                  # the constant drivers belong to the whole design
-            continue
-        if _generated(name):
-            pending.append(name)
-            continue
-        scope = _scope_of(name, scopes)
-        candidates = _candidates(_sources(cell.get("attributes", {}).get("src")), scopes, by_file)
-        if candidates and scope not in candidates:
-            best = min(_distance(scope, p) for p in candidates)
-            nearest = [p for p in candidates if _distance(scope, p) == best]
-            if len(nearest) == 1:
-                scope, moved = nearest[0], moved + 1
-        where[name] = scope
+    where, stats, unattributed, by_name = _attribute(mod, kinds, scopes, "name")
+    own, total = _tally(cells, kinds, family, where, unattributed)
+    f_where, f_stats, f_unattributed, _ = _attribute(mod, kinds, scopes, "fanout")
+    f_own, _ = _tally(cells, kinds, family, f_where, f_unattributed)
+    moved = sum(1 for name in cells if name in by_name and f_where.get(name) != where.get(name))
 
-    # Step 3: generated cells take the scope most of their neighbours have.
-    net_cells = defaultdict(set)
-    cell_nets = defaultdict(set)
-    bit_name = {}
-    for net, info in mod.get("netnames", {}).items():
-        for b in info.get("bits", ()):
-            if isinstance(b, int):
-                bit_name.setdefault(b, net)
-    for name, cell in mod.get("cells", {}).items():
-        name = name.lstrip("\\")
-        for bits in cell.get("connections", {}).values():
-            for b in bits:
-                if isinstance(b, int) and not _CONSTANT_NETS.search(bit_name.get(b, "")):
-                    net_cells[b].add(name)
-                    cell_nets[name].add(b)
-    by_neighbours = 0
-    for _ in range(NEIGHBOUR_ROUNDS):
-        still = []
-        for name in pending:
-            votes = Counter()
-            for b in cell_nets.get(name, ()):
-                members = net_cells[b]
-                if len(members) > MAX_FANOUT:
-                    continue
-                for other in members:
-                    if other != name and other in where:
-                        votes[where[other]] += 1
-            if votes:
-                where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-                by_neighbours += 1
-            else:
-                still.append(name)
-        if len(still) == len(pending):
-            break
-        pending = still
-    unattributed = set(pending)
-
-    own = defaultdict(Counter)
-    total = Counter()
-    for name, cell in cells.items():
-        res = kinds[cell["type"]]
-        scope = "(unattributed)" if name in unattributed else where[name]
-        own[scope][res] += 1
-        total[res] += 1
-        if family == "ice40" and res == "logic_cells" and str(cell.get("parameters", {}).get("DFF_ENABLE", "0")).strip("0"):
-            own[scope]["ffs"] += 1
-            total["ffs"] += 1
-
-    def subtree(path):
-        acc = Counter()
-        for p, c in own.items():
-            if p == "(unattributed)":
-                continue
-            if path == "" or p == path or p.startswith(path + "."):
-                acc.update(c)
-        return acc
-
-    used = set(own) - {"(unattributed)"}
-    keep = {p for p in scopes if any(u == p or (p == "" or u.startswith(p + ".")) for u in used)}
+    used = {p for p in set(own) | set(f_own) if p != UNATTRIBUTED}
+    keep = {p for p in scopes if any(u == p or p == "" or u.startswith(p + ".") for u in used)}
     rows = []
 
     def children(path):
@@ -268,28 +343,32 @@ def breakdown(routed, netlist=None, family="ice40"):
         rows.append({"path": path, "source": _short(f[0]) if f else ("I/O buffers" if path == PINS else ""),
                      "depth": depth,
                      "own": {r: own[path][r] for r in RESOURCES if own[path][r]},
-                     "subtree": {r: v for r, v in subtree(path).items() if v}})
+                     "subtree": {r: v for r, v in _subtree(own, path).items() if v},
+                     "logic_cells_by_fanout": _subtree(f_own, path)["logic_cells"]})
         for child in children(path):
             walk(child, depth + 1)
 
     walk("", 0)
-    if unattributed:
-        rows.append({"path": "(unattributed)", "source": "", "depth": 0,
-                     "own": dict(own["(unattributed)"]), "subtree": dict(own["(unattributed)"])})
+    if unattributed or f_unattributed:
+        rows.append({"path": UNATTRIBUTED, "source": "", "depth": 0, "own": dict(own[UNATTRIBUTED]),
+                     "subtree": dict(own[UNATTRIBUTED]),
+                     "logic_cells_by_fanout": f_own[UNATTRIBUTED]["logic_cells"]})
     rows_total = Counter()
     for r in rows:
         if r["depth"] == 0:
             rows_total.update(r["subtree"])
+    totals = {r: total[r] for r in RESOURCES if total[r]}
     return {
-        "method": ("nextpnr --write netlist: each placed cell to the deepest module instance prefixing its "
-                   "name, moved by its yosys src file where that names another instance nearby; nextpnr's own "
-                   "cells by their neighbours (boards/breakdown.py)"),
+        "method": ("nextpnr --write netlist: each placed cell to the module instance its yosys src line "
+                   "(registers, DSPs) or else its name points to; nextpnr's own cells to the instance of the "
+                   "cells they drive (boards/breakdown.py)"),
         "family": family,
-        "total": {r: total[r] for r in RESOURCES if total[r]},
-        "check": {"rows_sum_equals_total": dict(rows_total) == {r: total[r] for r in RESOURCES if total[r]},
-                  "cells": sum(total[r] for r in RESOURCES if r != "ffs" or family == "ecp5")},
-        "moved_by_source": moved,
-        "by_neighbours": by_neighbours,
+        "total": totals,
+        "check": {"rows_sum_equals_total": dict(rows_total) == totals,
+                  "fanout_rows_sum_equals_total": sum(r["logic_cells_by_fanout"] for r in rows if r["depth"] == 0)
+                  == total["logic_cells"]},
+        "by_source": stats["source"], "by_name": stats["name"], "by_fanout": stats["fanout"],
+        "by_neighbours": stats["neighbours"], "moved_by_fanout_rule": moved,
         "unattributed": len(unattributed),
         "unattributed_cells": sorted(unattributed)[:20],
         "modules": rows,
@@ -302,29 +381,34 @@ _COLUMNS = (("logic_cells", "LC"), ("ffs", "FF"), ("bram", "BRAM"), ("dsp", "DSP
 
 def breakdown_markdown(bd, min_lc=0):
     """Markdown lines: one row per module instance, depth first (figures of the instance with everything
-    below it; 'own LC': without its children), then how the table was made. Instances under `min_lc`
-    LC that hold no memory or DSP are left out of the table (their cells stay in their parents' rows)."""
+    below it; 'own LC': without its children; 'LC by fanout': the bound of the module_boundary
+    uncertainty, see the module docstring), then how the table was made. Instances under `min_lc` LC
+    that hold no memory or DSP are left out of the table (their cells stay in their parents' rows)."""
     total = bd["total"]
-    cols = [(k, label) for k, label in _COLUMNS if total.get(k)]
+    cols = [(k, label) for k, label in _COLUMNS if total.get(k) and k != "logic_cells"]
     lc_total = total.get("logic_cells") or 0
-    head = ["module", "source", "LC", "% of LC", "own LC"] + [label for k, label in cols if k != "logic_cells"]
+    head = ["module", "source", "LC", "% of LC", "own LC", "LC by fanout"] + [label for _, label in cols]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for row in bd["modules"]:
         sub, own = row["subtree"], row["own"]
-        if row["path"] not in ("", "(unattributed)") and sub.get("logic_cells", 0) < min_lc and \
+        if row["path"] not in ("", UNATTRIBUTED) and sub.get("logic_cells", 0) < min_lc and \
                 not any(sub.get(k) for k in ("bram", "dsp", "spram", "lutram")):
             continue
         name = row["path"] or "(board wrapper: I/O, clock, reset)"
         indent = "· " * max(row["depth"] - 1, 0) if row["path"] else ""
         lc = sub.get("logic_cells", 0)
         cells = [indent + name, row["source"], f"{lc:,}", f"{100 * lc / lc_total:.1f}" if lc_total else "—",
-                 f"{own.get('logic_cells', 0):,}"]
-        cells += [f"{sub.get(k, 0):,}" for k, _ in cols if k != "logic_cells"]
+                 f"{own.get('logic_cells', 0):,}", f"{row.get('logic_cells_by_fanout', 0):,}"]
+        cells += [f"{sub.get(k, 0):,}" for k, _ in cols]
         lines.append("| " + " | ".join(cells) + " |")
     check = "the rows add up to the totals" if bd["check"]["rows_sum_equals_total"] else \
         "THE ROWS DO NOT ADD UP to the totals"
     lines += ["", f"Per module: {bd['method']}. Figures are the module with everything below it; 'own LC' "
-                  f"is the module without its children (its glue). {bd['moved_by_source']:,} cells were "
-                  f"moved by their source file, {bd['by_neighbours']:,} nextpnr-made cells placed by their "
-                  f"neighbours, {bd['unattributed']:,} left unattributed; {check}."]
+                  "is the module without its children (its glue); 'LC by fanout' counts every LUT and carry "
+                  "without a source line where its output goes instead of where its name says: the two "
+                  "differ by the logic at module boundaries, which synthesis merges across them. Placed by "
+                  f"source line {bd['by_source']:,} cells, by name {bd['by_name']:,}, nextpnr's by fanout "
+                  f"{bd['by_fanout']:,} and by neighbours {bd['by_neighbours']:,}, unattributed "
+                  f"{bd['unattributed']:,}; the fanout rule places {bd['moved_by_fanout_rule']:,} cells "
+                  f"elsewhere; {check}."]
     return lines

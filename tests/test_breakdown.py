@@ -63,8 +63,11 @@ ROUTED_CELLS = {
     "top.core.accelerator.load_SB_LUT4_O_LC": _lc(False, SRC + "regroup.py:50"),
     "top.core.accelerator.to_dw.phase_SB_LUT4_O_LC": _lc(False, SRC + "regroup.py:50"),
     # uart.py holds two classes: the line picks UARTTx (elaborate at 148) over UARTRx (79)
-    "pin_uart_0__tx.buf.buf0_D_OUT_0_SB_LUT4_O_I3_SB_DFFESR_Q_D_SB_LUT4_O_LC": _lc(True, SRC + "uart.py:150"),
+    "pin_uart_0__tx.buf.buf0_D_OUT_0_SB_LUT4_O_I3_SB_DFFESR_Q_D_SB_LUT4_O_LC": _lc(True, SRC + "uart.py:150",
+                                                                                  {"I0": [104]}),
     "top.uart_rx.timer_SB_DFFSR_Q_D_SB_LUT4_O_LC": _lc(True, SRC + "uart.py:90"),
+    # the executor's reply-byte multiplexer: named by the executor, registered in uart_tx
+    "top.core.link.executor.reply_SB_LUT4_O_LC": _lc(conns={"O": [104]}),
     # LED logic named after the pin; the clock domain's reset timer
     "pin_led_0.buf.buf0_D_OUT_0_SB_LUT4_O_LC": _lc(),
     "cd_sync.timer_SB_DFFE_Q_D_SB_LUT4_O_LC": _lc(True, "/v/amaranth/vendor/_siliconblue.py:410"),
@@ -82,7 +85,7 @@ ROUTED_CELLS = {
     "pin_led_0.buf.buf0": _cell("SB_IO"),
     "$gbuf_x": _cell("SB_GB"),
 }
-ROUTED_CELLS["top.core.link.parser.crc_SB_LUT4_O_LC"]["connections"] = {"O": [100]}
+ROUTED_CELLS["top.core.link.parser.crc_SB_LUT4_O_LC"]["connections"] = {"CIN": [100], "O": [103]}
 ROUTED_CELLS["top.core.link.parser.crc_SB_DFFESR_Q_DFFLC"]["connections"] = {"Q": [101]}
 ROUTED = {"modules": {"top": {"attributes": {"top": "00000000000000000000000000000001"}, "cells": ROUTED_CELLS,
                               "netnames": {"a": {"bits": [100]}, "b": {"bits": [101]},
@@ -95,12 +98,13 @@ def _rows(bd):
 
 def test_every_cell_lands_in_one_row_and_the_rows_add_up():
     bd = breakdown(ROUTED, NETLIST, "ice40")
-    assert bd["total"] == {"logic_cells": 17, "ffs": 8, "bram": 3, "dsp": 1, "spram": 1}
+    assert bd["total"] == {"logic_cells": 18, "ffs": 8, "bram": 3, "dsp": 1, "spram": 1}
     assert bd["check"]["rows_sum_equals_total"] is True
     rows = _rows(bd)
-    assert rows[""]["subtree"]["logic_cells"] + rows["(unattributed)"]["subtree"]["logic_cells"] == 17
+    assert rows[""]["subtree"]["logic_cells"] + rows["(unattributed)"]["subtree"]["logic_cells"] == 18
     own = sum(r["own"].get("logic_cells", 0) for r in bd["modules"])
-    assert own == 17
+    assert own == 18
+    assert bd["check"]["fanout_rows_sum_equals_total"] is True
 
 
 def test_attribution_by_name_source_and_neighbours():
@@ -112,7 +116,7 @@ def test_attribution_by_name_source_and_neighbours():
 
     # parser: its 2 named cells + the executor-named register (source) + the carry feed-in (neighbours)
     assert own("top.core.link.parser") == 4 and own("top.core.link.parser", "ffs") == 2
-    assert own("top.core.link.executor") == 1 and rows["top.core.link.executor"]["subtree"]["bram"] == 1
+    assert own("top.core.link.executor") == 2 and rows["top.core.link.executor"]["subtree"]["bram"] == 1
     assert own("top.core.accelerator.classifier") == 2 and own("top.core.accelerator.classifier", "ffs") == 2
     # glue + memory address + the regroup.py tie (kept by name)
     assert own("top.core.accelerator") == 3
@@ -128,8 +132,13 @@ def test_attribution_by_name_source_and_neighbours():
     assert post["subtree"] == {"bram": 2, "dsp": 1} and post["source"] == "hw/post_op.py"
     acc = rows["top.core.accelerator"]["subtree"]
     assert acc == {"logic_cells": 6, "ffs": 2, "bram": 2, "dsp": 1, "spram": 1}
-    assert rows["top.core.link"]["subtree"] == {"logic_cells": 5, "ffs": 3, "bram": 1}
-    assert bd["moved_by_source"] == 4 and bd["by_neighbours"] == 1
+    assert rows["top.core.link"]["subtree"] == {"logic_cells": 6, "ffs": 3, "bram": 1}
+    assert bd["by_source"] == 12 and bd["by_fanout"] == 1 and bd["by_neighbours"] == 0
+    # the fanout rule counts the LUTs without a source line for the cells they drive
+    assert rows["top.core.link.executor"]["logic_cells_by_fanout"] == 1
+    assert rows["top.uart_tx"]["logic_cells_by_fanout"] == 2
+    assert rows["top.core.accelerator"]["logic_cells_by_fanout"] == 6
+    assert bd["moved_by_fanout_rule"] == 1
 
 
 def test_rows_are_depth_first_with_parents_before_children():
@@ -145,8 +154,8 @@ def test_without_the_yosys_netlist_names_alone_decide():
     bd = breakdown(ROUTED, None, "ice40")
     rows = _rows(bd)
     assert bd["check"]["rows_sum_equals_total"] is True
-    assert bd["moved_by_source"] == 0
-    assert rows["top.core.link.executor"]["own"]["logic_cells"] == 2
+    assert bd["by_source"] == 0
+    assert rows["top.core.link.executor"]["own"]["logic_cells"] == 3
 
 
 def test_ecp5_cell_kinds():
@@ -167,8 +176,8 @@ def test_ecp5_cell_kinds():
 def test_markdown_table_and_build_report(tmp_path):
     bd = breakdown(ROUTED, NETLIST, "ice40")
     md = "\n".join(breakdown_markdown(bd))
-    assert "| module | source | LC | % of LC | own LC | FF | BRAM | DSP | SPRAM |" in md
-    assert "| · · top.core.link | hw/host_link.py | 5 | 29.4 | 0 | 3 | 1 | 0 | 0 |" in md
+    assert "| module | source | LC | % of LC | own LC | LC by fanout | FF | BRAM | DSP | SPRAM |" in md
+    assert "| · · top.core.link | hw/host_link.py | 6 | 33.3 | 0 | 5 | 3 | 1 | 0 | 0 |" in md
     assert "the rows add up to the totals" in md
     # the build report carries it (JSON and markdown)
     report = {"board": "icebreaker", "variant": "ternary", "device": "up5k", "config": "up5k", "mixer_lanes": 8,
@@ -178,7 +187,7 @@ def test_markdown_table_and_build_report(tmp_path):
               "baseline_stored_weight_bits": 30, "checks": [], "breakdown": bd}
     board_build.write_report(report, tmp_path)
     assert "## Resources by module" in (tmp_path / "report.md").read_text()
-    assert json.loads((tmp_path / "report.json").read_text())["breakdown"]["total"]["logic_cells"] == 17
+    assert json.loads((tmp_path / "report.json").read_text())["breakdown"]["total"]["logic_cells"] == 18
     report["breakdown"] = {"error": "no per-module breakdown: OSError: gone"}
     assert "no per-module breakdown: OSError: gone." in board_build.report_markdown(report)
 
@@ -186,6 +195,6 @@ def test_markdown_table_and_build_report(tmp_path):
 def test_files_on_disk(tmp_path):
     (tmp_path / "r.json").write_text(json.dumps(ROUTED))
     (tmp_path / "n.json").write_text(json.dumps(NETLIST))
-    assert breakdown(tmp_path / "r.json", tmp_path / "n.json")["total"]["logic_cells"] == 17
+    assert breakdown(tmp_path / "r.json", tmp_path / "n.json")["total"]["logic_cells"] == 18
     with pytest.raises(OSError):
         breakdown(tmp_path / "missing.json")
