@@ -7,36 +7,33 @@ Method
 ------
 nextpnr's `--write` netlist (routed.json) holds every placed cell: ICESTORM_LC / ICESTORM_RAM /
 ICESTORM_DSP / ICESTORM_SPRAM on iCE40, TRELLIS_COMB / TRELLIS_FF / DP16KD / MULT18X18D / TRELLIS_RAMW
-on ECP5. yosys flattens the design but keeps hierarchical names (`top.core.link.parser.crc_...`; after
-ABC each LUT is named after a net it drives or reads), and Amaranth's `$scopeinfo` cells in the yosys
-netlist list every module instance with the file and line of the elaborate() that built it
-(`module_src`). Each placed cell is attributed so:
+on ECP5. yosys flattens the design but keeps hierarchical names (`top.core.link.parser.crc_...`), and
+Amaranth's `$scopeinfo` cells in the yosys netlist list every module instance with the file and line
+of the elaborate() that built it (`module_src`). Each placed cell is attributed so:
 
-1. source line. A cell whose yosys `src` attribute names a Python line (registers, DSPs, and the LUTs
-   packed with a register) belongs to the instance built by the class holding that line; where that
-   class builds several instances (two Regroups, two MemoryReaders), to the one nearest the instance
-   its name says (tree distance; a tie keeps the name). This fixes the nets that cross a module
-   boundary, which keep one side's name: `executor.payload__payload` is a parser register and
+1. anchors, by source line. A cell whose yosys `src` attribute names a Python line (registers, DSPs,
+   and the LUTs packed with a register) belongs to the instance built by the class holding that line;
+   where that class builds several instances (two Regroups, two MemoryReaders), to the one nearest
+   the instance its name says (tree distance; a tie keeps the name). This fixes the nets that cross a
+   module boundary and keep one side's name: `executor.payload__payload` is a parser register,
    `accelerator.o__payload` the classifier's accumulator.
-2. name. Every other named cell (LUTs, carries, memories: `...post.consts.0.0_RAM` is `post`'s) belongs
-   to the deepest instance whose path prefixes its name.
-3. nextpnr's own cells (`$nextpnr_ICESTORM_LC_n`: carry feed-ins) go where their output goes (the
-   instance most of the cells they drive belong to, repeated until nothing changes), else to the
-   instance most connected cells belong to; the packer's constant drivers to the root; a cell left
-   over is an `unattributed` row.
+2. anchors, by name. Registers, memories, DSPs and I/O cells without a source line belong to the
+   deepest instance whose path prefixes their name (a memory is not an instance: `...post.consts.0.0_RAM`
+   is `post`'s; the I/O buffers are one `pins` row).
+3. fanout. Every other cell -- a LUT or carry without a source line, nextpnr's own feed-in cells --
+   belongs where its output goes: the instance most of the cells it drives belong to, repeated until
+   nothing changes. Logic counts for the register, memory, DSP or pin it computes for. A cell whose
+   output reaches nothing placed takes its name's instance, else that of most connected cells, else
+   an `unattributed` row; the packer's constant drivers go to the root.
 
 Every placed cell lands in exactly one row, so the rows add up to nextpnr's totals (`check`). The
-uncertainty is the logic at module boundaries, which ABC merges across them: a LUT named after the
-other side's net counts there. The `logic_cells_by_fanout` figure of each row bounds it: the same
-count with every LUT and carry that has no source line moved to where its output goes (logic counted
-for the register, memory, DSP or pin it computes for; e.g. the executor's reply-byte multiplexer then
-counts for the encoder's CRC and uart_tx's shift register). A module whose two figures agree is
-measured to the cell; `moved_by_fanout_rule` says how many cells the two rules place differently.
-
-Result dict: {"method", "family", "total": {resource: n}, "check": {...}, "by_source", "by_name",
-"by_fanout", "by_neighbours", "moved_by_fanout_rule", "unattributed", "unattributed_cells",
-"modules": [{"path", "source", "depth", "own": {resource: n}, "subtree": {...}, "logic_cells_by_fanout"}]
-in depth-first order, the root ("" = the board wrapper: I/O buffers, clock and reset) first}.
+uncertainty is the logic at module boundaries, which synthesis merges across them: a multiplexer a
+module computes for its neighbour's register counts for the neighbour (the executor's reply-byte
+multiplexer counts for the encoder's CRC and uart_tx's shift register). `logic_cells_by_name` bounds
+it: the same count with every LUT and carry placed by its name instead (ABC names a LUT after any net
+it touches, often across a boundary, and the choice changes from one synthesis run to the next: the
+fanout rule's figures are the stable ones, a module the design change did not touch keeps its count to
+within a few cells). `placed_elsewhere_by_name` says how many cells the two rules place differently.
 """
 
 import json
@@ -253,26 +250,32 @@ def _attribute(mod, kinds, scopes, rule):
         out.discard(name)
         sinks[name] = out
     where = dict(anchored)
-    for _ in range(FANOUT_ROUNDS):
-        changed = False
-        for name in loose:
-            if name in where:
-                continue
-            votes = Counter(where[o] for o in sinks[name] if o in where)
-            if votes:
-                where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0] != loose[name], kv[0]))[0][0]
-                stats["fanout"] += 1
-                changed = True
-        if not changed:
-            break
-    # Step 3, left over (the output reaches nothing placed): the name, else any connected cell's module.
+
+    def by_fanout():
+        for _ in range(FANOUT_ROUNDS):
+            changed = False
+            for name in loose:
+                if name in where:
+                    continue
+                votes = Counter(where[o] for o in sinks[name] if o in where)
+                if votes:
+                    where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0] != loose[name], kv[0]))[0][0]
+                    stats["fanout"] += 1
+                    changed = True
+            if not changed:
+                return
+
+    by_fanout()
+    # Left over (the output reaches nothing placed): the name; then the generated cells that drive those
+    # by fanout again; the rest by any connected cell's module.
+    for name, scope in loose.items():
+        if name not in where and scope is not None:
+            where[name] = scope
+            stats["name"] += 1
+    by_fanout()
     unattributed = set()
     for name, scope in loose.items():
         if name in where:
-            continue
-        if scope is not None:
-            where[name] = scope
-            stats["name"] += 1
             continue
         votes = Counter()
         for bits in all_cells[name].get("connections", {}).values():
@@ -324,13 +327,14 @@ def breakdown(routed, netlist=None, family="ice40"):
     cells = {name.lstrip("\\"): cell for name, cell in mod.get("cells", {}).items() if cell.get("type") in kinds}
     scopes = _scopes(netlist, [n for n in cells if not _generated(n)])
 
-    where, stats, unattributed, by_name = _attribute(mod, kinds, scopes, "name")
+    # The fanout rule is the table's; the name rule's LC per module bounds the boundary uncertainty.
+    where, stats, unattributed, by_name = _attribute(mod, kinds, scopes, "fanout")
     own, total = _tally(cells, kinds, family, where, unattributed)
-    f_where, f_stats, f_unattributed, _ = _attribute(mod, kinds, scopes, "fanout")
-    f_own, _ = _tally(cells, kinds, family, f_where, f_unattributed)
-    moved = sum(1 for name in cells if name in by_name and f_where.get(name) != where.get(name))
+    n_where, _, n_unattributed, _ = _attribute(mod, kinds, scopes, "name")
+    n_own, _ = _tally(cells, kinds, family, n_where, n_unattributed)
+    moved = sum(1 for name in cells if name in by_name and n_where.get(name) != where.get(name))
 
-    used = {p for p in set(own) | set(f_own) if p != UNATTRIBUTED}
+    used = {p for p in set(own) | set(n_own) if p != UNATTRIBUTED}
     keep = {p for p in scopes if any(u == p or p == "" or u.startswith(p + ".") for u in used)}
     rows = []
 
@@ -344,31 +348,31 @@ def breakdown(routed, netlist=None, family="ice40"):
                      "depth": depth,
                      "own": {r: own[path][r] for r in RESOURCES if own[path][r]},
                      "subtree": {r: v for r, v in _subtree(own, path).items() if v},
-                     "logic_cells_by_fanout": _subtree(f_own, path)["logic_cells"]})
+                     "logic_cells_by_name": _subtree(n_own, path)["logic_cells"]})
         for child in children(path):
             walk(child, depth + 1)
 
     walk("", 0)
-    if unattributed or f_unattributed:
+    if unattributed or n_unattributed:
         rows.append({"path": UNATTRIBUTED, "source": "", "depth": 0, "own": dict(own[UNATTRIBUTED]),
                      "subtree": dict(own[UNATTRIBUTED]),
-                     "logic_cells_by_fanout": f_own[UNATTRIBUTED]["logic_cells"]})
+                     "logic_cells_by_name": n_own[UNATTRIBUTED]["logic_cells"]})
     rows_total = Counter()
     for r in rows:
         if r["depth"] == 0:
             rows_total.update(r["subtree"])
     totals = {r: total[r] for r in RESOURCES if total[r]}
     return {
-        "method": ("nextpnr --write netlist: each placed cell to the module instance its yosys src line "
-                   "(registers, DSPs) or else its name points to; nextpnr's own cells to the instance of the "
-                   "cells they drive (boards/breakdown.py)"),
+        "method": ("nextpnr --write netlist: registers, DSPs, memories and I/O to the module instance of their "
+                   "yosys src line (else of their name), every other LUT and carry to the instance of the cells "
+                   "its output drives (boards/breakdown.py)"),
         "family": family,
         "total": totals,
         "check": {"rows_sum_equals_total": dict(rows_total) == totals,
-                  "fanout_rows_sum_equals_total": sum(r["logic_cells_by_fanout"] for r in rows if r["depth"] == 0)
+                  "name_rows_sum_equals_total": sum(r["logic_cells_by_name"] for r in rows if r["depth"] == 0)
                   == total["logic_cells"]},
         "by_source": stats["source"], "by_name": stats["name"], "by_fanout": stats["fanout"],
-        "by_neighbours": stats["neighbours"], "moved_by_fanout_rule": moved,
+        "by_neighbours": stats["neighbours"], "placed_elsewhere_by_name": moved,
         "unattributed": len(unattributed),
         "unattributed_cells": sorted(unattributed)[:20],
         "modules": rows,
@@ -381,13 +385,13 @@ _COLUMNS = (("logic_cells", "LC"), ("ffs", "FF"), ("bram", "BRAM"), ("dsp", "DSP
 
 def breakdown_markdown(bd, min_lc=0):
     """Markdown lines: one row per module instance, depth first (figures of the instance with everything
-    below it; 'own LC': without its children; 'LC by fanout': the bound of the module_boundary
-    uncertainty, see the module docstring), then how the table was made. Instances under `min_lc` LC
-    that hold no memory or DSP are left out of the table (their cells stay in their parents' rows)."""
+    below it; 'own LC': without its children; 'LC by name': the other attribution rule, see the module
+    docstring), then how the table was made. Instances under `min_lc` LC that hold no memory or DSP are
+    left out of the table (their cells stay in their parents' rows)."""
     total = bd["total"]
     cols = [(k, label) for k, label in _COLUMNS if total.get(k) and k != "logic_cells"]
     lc_total = total.get("logic_cells") or 0
-    head = ["module", "source", "LC", "% of LC", "own LC", "LC by fanout"] + [label for _, label in cols]
+    head = ["module", "source", "LC", "% of LC", "own LC", "LC by name"] + [label for _, label in cols]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for row in bd["modules"]:
         sub, own = row["subtree"], row["own"]
@@ -398,17 +402,18 @@ def breakdown_markdown(bd, min_lc=0):
         indent = "· " * max(row["depth"] - 1, 0) if row["path"] else ""
         lc = sub.get("logic_cells", 0)
         cells = [indent + name, row["source"], f"{lc:,}", f"{100 * lc / lc_total:.1f}" if lc_total else "—",
-                 f"{own.get('logic_cells', 0):,}", f"{row.get('logic_cells_by_fanout', 0):,}"]
+                 f"{own.get('logic_cells', 0):,}", f"{row.get('logic_cells_by_name', 0):,}"]
         cells += [f"{sub.get(k, 0):,}" for k, _ in cols]
         lines.append("| " + " | ".join(cells) + " |")
     check = "the rows add up to the totals" if bd["check"]["rows_sum_equals_total"] else \
         "THE ROWS DO NOT ADD UP to the totals"
     lines += ["", f"Per module: {bd['method']}. Figures are the module with everything below it; 'own LC' "
-                  "is the module without its children (its glue); 'LC by fanout' counts every LUT and carry "
-                  "without a source line where its output goes instead of where its name says: the two "
-                  "differ by the logic at module boundaries, which synthesis merges across them. Placed by "
-                  f"source line {bd['by_source']:,} cells, by name {bd['by_name']:,}, nextpnr's by fanout "
-                  f"{bd['by_fanout']:,} and by neighbours {bd['by_neighbours']:,}, unattributed "
-                  f"{bd['unattributed']:,}; the fanout rule places {bd['moved_by_fanout_rule']:,} cells "
-                  f"elsewhere; {check}."]
+                  "is the module without its children (its glue). Logic at a module boundary counts for the "
+                  "module whose register it feeds (the executor's reply-byte multiplexer for the encoder and "
+                  "uart_tx); 'LC by name' places each LUT by the net ABC named it after instead: the two "
+                  "columns differ by that boundary logic, and only the first is stable from one synthesis run "
+                  f"to the next. Placed by source line {bd['by_source']:,} cells, by name {bd['by_name']:,}, "
+                  f"by fanout {bd['by_fanout']:,}, by neighbours {bd['by_neighbours']:,}, unattributed "
+                  f"{bd['unattributed']:,}; {bd['placed_elsewhere_by_name']:,} cells differ under the name "
+                  f"rule; {check}."]
     return lines
