@@ -8,6 +8,10 @@ constraints, exactly as `platform.build()` would produce them); its RTLIL and PC
 boards/toolchain.synthesize (YoWASP yosys + nextpnr + icepack/ecppack, `-dsp -spram` on iCE40), so the
 bitstream and the report come from one run of one design.
 
+The report also splits the logic cells, flip-flops, block RAMs, DSPs and SPRAMs by module instance of
+the hierarchy (uart_rx/tx, the host link's parser, executor and encoder, each accelerator unit, the
+sequencer glue): boards/breakdown.py, from nextpnr's placed netlist; the rows add up to the totals.
+
 A design that does not fit gives a report with `fits: false` and `overflow` (what, how much over);
 timing below the board clock gives `timing_met_at_board_clock: false`. Neither raises.
 
@@ -191,7 +195,8 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
                       resources={k: _resource(res[k], cap[k]) for k in ("logic_cells", "ffs", "dsp", "bram", "spram")},
                       fmax_mhz=res["fmax_mhz"], timing_met_at_board_clock=res["timing_met"],
                       critical_path=res["critical_path"], memories=res["memories"],
-                      spram_memories=res.get("spram_memories", {}), tools=res["tools"])
+                      spram_memories=res.get("spram_memories", {}), tools=res["tools"],
+                      breakdown=res.get("breakdown"))
     else:
         report["resources"] = {"ffs": _resource(report.get("ffs"), cap["ffs"])}
         report["fmax_mhz"] = None
@@ -319,6 +324,14 @@ def report_markdown(r):
         how = (f"make flash BOARD={r['board']}" if r["variant"] == "ternary"
                else f"ternkws flash --board {r['board']} --bitstream {r['bitstream']}")
         lines += ["", f"Bitstream: `{r['bitstream']}` (program with `{how}`)."]
+    bd = r.get("breakdown")
+    if bd:
+        lines += ["", "## Resources by module", ""]
+        if bd.get("error"):
+            lines.append(bd["error"] + ".")
+        else:
+            from .breakdown import breakdown_markdown
+            lines += breakdown_markdown(bd)
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,8 @@ a unit inside hw/synth_harness.py) and full board designs: it runs yosys (`synth
     io           pins used
     fmax_mhz     post-route Fmax of the slowest clock domain (None for a design without a clock)
     capacity     the same keys, device totals (the datasheet figures in DEVICES)
+    breakdown    the resources of each module instance of the hierarchy (boards/breakdown.py), read
+                 from nextpnr's `--write` netlist <top>.routed.json
     ...          device, part, freq_mhz, fmax_by_clock, critical_path, utilization (nextpnr's raw
                  table), yosys_cells, memories, tools (versions), seconds (per step), files
 
@@ -669,6 +671,8 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
         cmd += ["--seed", str(int(seed))]
     if timing_allow_fail:
         cmd += ["--timing-allow-fail"]
+    routed = f"{top}.routed.json"
+    cmd += ["--write", routed]
     cmd += list(nextpnr_opts)
     partial = {"device": device.name, "ffs": ystat["ffs"], "yosys_cells": ystat["cells"], "memories": memories}
     try:
@@ -677,8 +681,13 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
         e.partial = {**partial, **e.partial}
         raise
     res = parse_nextpnr_report(work / report, device)
+    try:
+        from .breakdown import breakdown
+        res["breakdown"] = breakdown(work / routed, work / netlist, device.family)
+    except (OSError, ValueError, KeyError) as e:      # a measurement aid: never fails the build
+        res["breakdown"] = {"error": f"no per-module breakdown: {type(e).__name__}: {e}"}
 
-    files = {"design": src, "netlist": netlist, "constraints": cons_name, "report": report,
+    files = {"design": src, "netlist": netlist, "constraints": cons_name, "report": report, "routed": routed,
              "yosys_log": "yosys.log", "yosys_full_log": "yosys-full.log", "nextpnr_log": "nextpnr.log"}
     if bitstream:
         if device.family == "ice40":
@@ -709,6 +718,7 @@ def _synthesize(design, device, top, pins, freq, work, clock, synth_opts, nextpn
         "critical_path": res["critical_path"],
         "memories": memories, "spram_memories": spram_memories,
         "yosys_cells": ystat["cells"], "utilization": res["utilization"],
+        "breakdown": res["breakdown"],
         "huge_memories_uninitialized": [f"{m.lstrip(chr(92))}.{n.lstrip(chr(92))}" for m, n in dropped_inits],
         "tools": tool_versions(device.family),
         "seconds": {k: round(v, 2) for k, v in seconds.items()},

@@ -3,7 +3,10 @@
 logit[k] = bias[k] + sum_c weight[k, c] * pool[c]; class = the first k with the largest logit. The pool
 sums live outside (the accelerator keeps them in its acc_res memory); the classifier reads them through
 a memory read port of its own signature. The weights are a ROM (n_classes * channels int8) and the
-biases constants, both from the checkpoint at elaboration.
+biases constants, both from the checkpoint at elaboration. One register accumulates each logit and
+is emitted as it (no copy); it is `accumulator_bits` wide: enough for the largest |logit| these
+weights and biases give with any pool sum the port can carry, sign-extended to 32 bits on `o` (at
+most 32: a wider one would wrap to 32 bits on `o` anyway). The bundled model needs 28 bits.
 
 Ports
 -----
@@ -56,6 +59,16 @@ class Classifier(wiring.Component):
             "idle": Out(1),
         })
 
+    @property
+    def accumulator_bits(self):
+        """Bits of the accumulator (= the logit register): enough for bias[k] + sum_c |weight[k, c]| *
+        2^(pool_bits - 1) for every class (the largest |logit| any pool sum on the port can give), at most
+        LOGIT_BITS."""
+        pool_max = 1 << (self._layer.pool_bits - 1)
+        bound = max(abs(int(b)) + int(np.abs(w.astype(np.int64)).sum()) * pool_max
+                    for w, b in zip(self._weights, self._bias))
+        return min(LOGIT_BITS, bound.bit_length() + 1)
+
     def elaborate(self, platform):
         m = Module()
         C, K = self._layer.channels, self._layer.n_classes
@@ -65,10 +78,14 @@ class Classifier(wiring.Component):
 
         k = Signal(range(K + 1))
         c = Signal(range(C + 1))
-        mac = Signal(signed(LOGIT_BITS + 8))
-        logit = Signal(signed(LOGIT_BITS))
-        best = Signal(signed(LOGIT_BITS))
+        # The accumulator holds the logit itself (emitted from it): as wide as the largest |logit| these
+        # weights and biases can give with any pool sum the port carries, at most LOGIT_BITS (wider
+        # logits wrap to LOGIT_BITS either way, as the logit register always did).
+        width = self.accumulator_bits
+        mac = Signal(signed(width))
+        best = Signal(signed(width))
         best_k = Signal(range(K))
+        product = rd.data * self.pool_data
 
         with m.FSM(name="classify"):
             with m.State("IDLE"):
@@ -85,17 +102,17 @@ class Classifier(wiring.Component):
                             with m.Case(kk):
                                 m.d.sync += mac.eq(int(b))
                 with m.Else():
-                    m.d.sync += mac.eq(mac + rd.data * self.pool_data)
+                    m.d.sync += mac.eq(mac + product)
                 with m.If(c == C):
-                    m.d.sync += [logit.eq(mac + rd.data * self.pool_data), c.eq(0)]
+                    m.d.sync += c.eq(0)
                     m.next = "EMIT"
                 with m.Else():
                     m.d.sync += c.eq(c + 1)
             with m.State("EMIT"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(logit)]
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(mac)]
                 with m.If(self.o.ready):
-                    with m.If((k == 0) | (logit > best)):
-                        m.d.sync += [best.eq(logit), best_k.eq(k)]
+                    with m.If((k == 0) | (mac > best)):
+                        m.d.sync += [best.eq(mac), best_k.eq(k)]
                     with m.If(k == K - 1):
                         m.next = "CLASS"
                     with m.Else():

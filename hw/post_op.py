@@ -15,10 +15,13 @@ len(layers) are not allowed).
 Datapath (4 stages, one beat per cycle, the whole pipeline stalls while ``o.valid & ~o.ready``)
 ------------------------------------------------------------------------------------------------
 1. accept: register acc, acc_res (0 for layers without a residual); read the channel's constants.
-2. multiply: acc * mult and acc_res * mult_res — two ``acc_width`` x 16 signed multipliers working in
-   parallel (one when no layer has a residual). For ``acc_width`` <= 16 each is one iCE40 SB_MAC16 (2 of
-   the UP5K's 8 DSPs); sharing one over two cycles would halve the rate for 1 DSP, not worth it here.
-3. add: z = p + p_res + (bias + 2^(shift-1)) — the rounding constant is folded into the stored bias at
+2. multiply and sum: acc * mult + acc_res * mult_res into one register -- two ``acc_width`` x 16 signed
+   multipliers working in parallel (one when no layer has a residual), unregistered: for ``acc_width``
+   <= 16 each is one iCE40 SB_MAC16 (2 of the UP5K's 8 DSPs), and only the sum is a register (its
+   flip-flops share the adder's logic cells; two registered products cost 64 logic cells of flip-flops
+   alone on the UP5K). Sharing one DSP over two cycles would halve the rate and add input multiplexers
+   (logic cells) to save a DSP, of which the UP5K has spare.
+3. add: z = sum + (bias + 2^(shift-1)) -- the rounding constant is folded into the stored bias at
    elaboration (exact: round_shift(z, s) = (z + 2^(s-1)) >> s).
 4. shift and clip: the shift is a per-layer constant, so a mux over the layers of constant shifts
    (wiring) replaces a 48-bit barrel shifter; then ReLU/saturation into the output register.
@@ -162,6 +165,8 @@ class PostOp(wiring.Component):
             max(abs(v) for v in bias_t)
         z_width = z_bound.bit_length() + 1
         assert z_width <= Z_BITS
+        # |acc * mult| (+ |acc_res * mult_res|) <= (2) * 2^(aw-1) * 2^15
+        p_width = ((2 if residual else 1) * (1 << (aw - 1)) * (1 << (MULT_BITS - 1))).bit_length() + 1
 
         consts = data.StructLayout({"mult": signed(MULT_BITS), "bias": signed(bias_width)})
         m.submodules.consts = consts_mem = Memory(
@@ -208,11 +213,14 @@ class PostOp(wiring.Component):
         acc1 = Signal(signed(aw))
         acc_res1 = Signal(signed(aw))
         layer1, layer2, layer3 = (Signal(range(len(layers)), name=f"layer{n}") for n in (1, 2, 3))
-        prod2 = Signal(signed(aw + MULT_BITS))
-        prod_res2 = Signal(signed(aw + MULT_BITS))
+        # stage 2: both products (DSPs, unregistered) summed into one register; stage 3 adds the bias.
+        sum2 = Signal(signed(p_width))
         bias2 = Signal(signed(bias_width))
         z3 = Signal(signed(z_width))
         const1 = consts(consts_rd.data)
+        products = acc1 * const1.mult
+        if residual:
+            products = products + acc_res1 * res_rd.data
 
         shifted = Signal(signed(z_width))
         shifts = {}                                    # shift -> layers using it
@@ -229,11 +237,9 @@ class PostOp(wiring.Component):
             m.d.sync += [
                 v1.eq(take), acc1.eq(self.i.payload.acc), layer1.eq(eff_layer),
                 acc_res1.eq(Mux(has_res, self.i.payload.acc_res, 0)),
-                v2.eq(v1), layer2.eq(layer1), prod2.eq(acc1 * const1.mult), bias2.eq(const1.bias),
+                v2.eq(v1), layer2.eq(layer1), sum2.eq(products), bias2.eq(const1.bias),
                 v3.eq(v2), layer3.eq(layer2),
-                z3.eq(prod2 + prod_res2 + bias2),
+                z3.eq(sum2 + bias2),
                 self.o.valid.eq(v3), self.o.payload.eq(y),
             ]
-            if residual:
-                m.d.sync += prod_res2.eq(acc_res1 * res_rd.data)
         return m

@@ -381,6 +381,10 @@ def test_real_up5k_synthesis_of_the_toy_harness(tmp_path):
     assert r["tools"]["nextpnr"].startswith("nextpnr-")
     pcf = Path(r["files"]["constraints"]).read_text()
     assert "set_io clk 35" in pcf and "set_io sout" in pcf
+    # the per-module breakdown of the placed netlist adds up to nextpnr's totals
+    bd = r["breakdown"]
+    assert bd["check"]["rows_sum_equals_total"] and bd["total"]["logic_cells"] == r["logic_cells"]
+    assert bd["total"]["ffs"] == r["ffs"]
     base = toolchain.synthesize(SerialHarness(PassThrough.like(h)), "up5k")
     assert base["ffs"] == h.in_width + h.out_width
     assert base["logic_cells"] < r["logic_cells"]
@@ -391,6 +395,8 @@ def test_real_ecp5_synthesis_of_verilog_text():
     r = toolchain.synthesize("module top(input clk, input a, output reg q); always @(posedge clk) q <= ~q ^ a;"
                              " endmodule\n", "ecp5-85f")
     assert (r["ffs"], r["io"], r["dsp"]) == (1, 3, 0) and r["fmax_mhz"] > 100
+    bd = r["breakdown"]
+    assert bd["check"]["rows_sum_equals_total"] and bd["total"]["logic_cells"] == r["logic_cells"]
 
 
 @pytest.mark.slow
