@@ -4,8 +4,10 @@ schedule and the configuration with each unit's rule, not measured and cached.
     cycles_per_window(model, config)  -> int
     cycle_breakdown(model, config)    -> [dict], one row for the load, one per pass, one for the classifier
 
-`model` is a golden.checkpoint.Model: only its topology (channels, kernels, dilations, mixer kind) and
-frame count matter; seeds, density and weights change no cycle (the mixer's schedule is dense). `config`
+`model` is a golden.checkpoint.Model: only its topology (channels, kernels, dilations, mixer kind,
+pattern, and for the grouped pattern the density) and frame count matter; seeds and weights change no
+cycle (both mixers' schedules are fixed: the dense one visits every entry, the grouped one every slot).
+`config`
 is an AcceleratorConfig or the name of one in CONFIGS (ValueError when its lanes do not fit the model).
 
 Default model (3x1x64, T = 128): up5k 1,075,255 cycles, the mixer busy 97.6% of them, every pass bound
@@ -59,6 +61,14 @@ behaviour, and a unit that is not ready holds its input beat (back-pressure is m
   WAIT cycle that restarts the entry source (ternary_mixer.cycles_per_frame), for the LFSR generator
   and the learned baseline's WeightRom alike (both valid the cycle after a restart). Output channel o
   leaves at R_f + (o + 1) * words + 2 (two stages and the output register).
+* Grouped mixer (hw/grouped_mixer.py; pattern "grouped", adds = grouped_adds(config) rows per cycle,
+  G = ceil(c_in / M) groups): input one channel per beat (regroups 1 -> 1 and D -> 1), the same two
+  frame buffers and frame start rule (R_f as above, r = 1). Per frame, ceil(c_out / 8) row blocks of
+  G * 8 / adds issue cycles; the last slot of a block issues no earlier than the cycle after the previous
+  block's last value left the output register; the block's values are in the output register 3 cycles
+  after that issue and leave one per cycle as they are taken (always, except into the pool: the post-op
+  takes one when it advances). Default model: up5k 617,504 cycles (every main pass but the first bound
+  by the 2-lane depthwise conv), ecp5 372,562 (8 rows per cycle: the mixer bounds every pass).
 * Post-op (hw/post_op.py): 4 stages, one value per cycle. Residual pass: the mixer writes acc_res in
   the cycle a value leaves; main pass: the post-op writes the buffer in the cycle its value leaves.
 * Pool (the last pass): a value is read in the cycle it leaves the post-op and the sum written the
