@@ -22,6 +22,7 @@ import functools
 import hashlib
 import math
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -380,12 +381,27 @@ def _synth_single(job):
                "-t", base.word + punct, "-o", str(raw)]
     elif v.engine == "espeak":
         speed, pitch = base.variant
-        cmd = ["espeak-ng", "-v", v.ident, "-s", str(speed), "-p", str(pitch), "-w", str(raw), base.word]
+        cmd = ["espeak-ng", *espeak_deterministic(), "-v", v.ident, "-s", str(speed), "-p", str(pitch),
+               "-w", str(raw), base.word]
     else:
         raise AssertionError(v.engine)
     _run(cmd, f"{v.name} '{base.word}'")
     return base.key, _finish_base(raw, cache / f"{base.key}.wav", f"{v.name} '{base.word}'", cmd[0],
                                   v.trim_db)
+
+
+def espeak_deterministic():
+    """["-D"] where espeak-ng has it (1.52 on: it seeds its random numbers, which it otherwise takes from
+    the clock), [] for 1.51 (Debian 12: rand() unseeded, the same in every process)."""
+    path = shutil.which("espeak-ng")
+    return _espeak_deterministic(path) if path else []
+
+
+@functools.lru_cache(maxsize=4)
+def _espeak_deterministic(path):
+    r = subprocess.run([path, "--version"], capture_output=True, text=True)
+    m = re.search(r"(\d+)\.(\d+)", r.stdout)
+    return ["-D"] if m and (int(m.group(1)), int(m.group(2))) >= (1, 52) else []
 
 
 def _festival_select(voice, stretch):
@@ -801,6 +817,9 @@ def _sound_clip(plan_, rng):
     if sustained:
         level = rng.uniform(-50, -15)
         x = y / max(_rms(y), 1e-12) * _db(level)
+        if np.abs(x).max() > 0.9:       # sparse clicks: their RMS is far below their peak
+            x *= 0.9 / np.abs(x).max()
+            level = 20 * np.log10(_rms(x))
         notes.append(f"level={level:.1f}dBFS")
         if rng.random() < 0.7:
             color = NOISE_COLORS[rng.integers(len(NOISE_COLORS))]

@@ -110,11 +110,13 @@ FOREIGN_PACKAGES = ("festival-czech festival-ca festival-hi festlex-ifd festvox-
                     "festvox-suopuhe-common festvox-suopuhe-lj festvox-suopuhe-mv festvox-ca-ona-hts "
                     "festvox-hi-nsk")
 
-# espeak-ng: 8 English accents x 13 variants. Only the plain male/female variants and the Klatt ones
-# (no whisper, croak, robot or novelty variants).
+# espeak-ng: 8 English accents x 11 variants. Only the plain male/female variants (no whisper, croak,
+# robot or novelty variants), and not the Klatt ones: Debian 12's espeak-ng 1.51 reads past the end of
+# a buffer in its Klatt synthesizer (sampled_source: samples[itemp + 1]; SetSynth_Klatt: klattp[5..]),
+# fixed upstream in 1.52 (commits adc6855c, 98dc5c67), so a klatt clip could differ from run to run.
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-x-gbclan",
                   "en-us-nyc", "en-gb-x-gbcwmd", "en-gb-scotland", "en-029")
-ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "klatt", "klatt3")
+ESPEAK_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4")
 ESPEAK_VOICES = tuple(Voice("espeak", f"{a}+{v}", f"espeak-{a}", "formant")
                       for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS)
 
@@ -257,41 +259,33 @@ INTELLIGIBILITY = {
     "festival:hindi_NSK_diphone": 0.55,
     "espeak:en-us+m1": 0.70, "espeak:en-us+m2": 0.55, "espeak:en-us+m3": 0.65, "espeak:en-us+m4": 0.60,
     "espeak:en-us+m5": 0.65, "espeak:en-us+m6": 0.75, "espeak:en-us+m7": 0.60, "espeak:en-us+f1": 0.80,
-    "espeak:en-us+f2": 0.75, "espeak:en-us+f3": 0.65, "espeak:en-us+f4": 0.50, "espeak:en-us+klatt": 0.90,
-    "espeak:en-us+klatt3": 0.75,
+    "espeak:en-us+f2": 0.75, "espeak:en-us+f3": 0.65, "espeak:en-us+f4": 0.50,
     "espeak:en-gb+m1": 0.75, "espeak:en-gb+m2": 0.65, "espeak:en-gb+m3": 0.65, "espeak:en-gb+m4": 0.75,
     "espeak:en-gb+m5": 0.65, "espeak:en-gb+m6": 0.80, "espeak:en-gb+m7": 0.65, "espeak:en-gb+f1": 0.65,
-    "espeak:en-gb+f2": 0.70, "espeak:en-gb+f3": 0.75, "espeak:en-gb+f4": 0.65, "espeak:en-gb+klatt": 0.60,
-    "espeak:en-gb+klatt3": 0.65,
+    "espeak:en-gb+f2": 0.70, "espeak:en-gb+f3": 0.75, "espeak:en-gb+f4": 0.65,
     "espeak:en-gb-x-rp+m1": 0.80, "espeak:en-gb-x-rp+m2": 0.55, "espeak:en-gb-x-rp+m3": 0.85,
     "espeak:en-gb-x-rp+m4": 0.70, "espeak:en-gb-x-rp+m5": 0.85, "espeak:en-gb-x-rp+m6": 0.85,
     "espeak:en-gb-x-rp+m7": 0.70, "espeak:en-gb-x-rp+f1": 0.75, "espeak:en-gb-x-rp+f2": 0.85,
-    "espeak:en-gb-x-rp+f3": 0.60, "espeak:en-gb-x-rp+f4": 0.50, "espeak:en-gb-x-rp+klatt": 0.75,
-    "espeak:en-gb-x-rp+klatt3": 0.80,
+    "espeak:en-gb-x-rp+f3": 0.60, "espeak:en-gb-x-rp+f4": 0.50,
     "espeak:en-gb-x-gbclan+m1": 0.65, "espeak:en-gb-x-gbclan+m2": 0.45, "espeak:en-gb-x-gbclan+m3": 0.65,
     "espeak:en-gb-x-gbclan+m4": 0.65, "espeak:en-gb-x-gbclan+m5": 0.60, "espeak:en-gb-x-gbclan+m6": 0.60,
     "espeak:en-gb-x-gbclan+m7": 0.60, "espeak:en-gb-x-gbclan+f1": 0.45, "espeak:en-gb-x-gbclan+f2": 0.65,
-    "espeak:en-gb-x-gbclan+f3": 0.45, "espeak:en-gb-x-gbclan+f4": 0.40, "espeak:en-gb-x-gbclan+klatt": 0.55,
-    "espeak:en-gb-x-gbclan+klatt3": 0.60,
+    "espeak:en-gb-x-gbclan+f3": 0.45, "espeak:en-gb-x-gbclan+f4": 0.40,
     "espeak:en-us-nyc+m1": 0.70, "espeak:en-us-nyc+m2": 0.45, "espeak:en-us-nyc+m3": 0.65,
     "espeak:en-us-nyc+m4": 0.60, "espeak:en-us-nyc+m5": 0.65, "espeak:en-us-nyc+m6": 0.65,
     "espeak:en-us-nyc+m7": 0.60, "espeak:en-us-nyc+f1": 0.70, "espeak:en-us-nyc+f2": 0.80,
-    "espeak:en-us-nyc+f3": 0.65, "espeak:en-us-nyc+f4": 0.40, "espeak:en-us-nyc+klatt": 0.85,
-    "espeak:en-us-nyc+klatt3": 0.75,
+    "espeak:en-us-nyc+f3": 0.65, "espeak:en-us-nyc+f4": 0.40,
     "espeak:en-gb-x-gbcwmd+m1": 0.60, "espeak:en-gb-x-gbcwmd+m2": 0.40, "espeak:en-gb-x-gbcwmd+m3": 0.60,
     "espeak:en-gb-x-gbcwmd+m4": 0.55, "espeak:en-gb-x-gbcwmd+m5": 0.60, "espeak:en-gb-x-gbcwmd+m6": 0.60,
     "espeak:en-gb-x-gbcwmd+m7": 0.45, "espeak:en-gb-x-gbcwmd+f1": 0.50, "espeak:en-gb-x-gbcwmd+f2": 0.65,
-    "espeak:en-gb-x-gbcwmd+f3": 0.45, "espeak:en-gb-x-gbcwmd+f4": 0.35, "espeak:en-gb-x-gbcwmd+klatt": 0.70,
-    "espeak:en-gb-x-gbcwmd+klatt3": 0.60,
+    "espeak:en-gb-x-gbcwmd+f3": 0.45, "espeak:en-gb-x-gbcwmd+f4": 0.35,
     "espeak:en-gb-scotland+m1": 0.65, "espeak:en-gb-scotland+m2": 0.45, "espeak:en-gb-scotland+m3": 0.60,
     "espeak:en-gb-scotland+m4": 0.65, "espeak:en-gb-scotland+m5": 0.75, "espeak:en-gb-scotland+m6": 0.70,
     "espeak:en-gb-scotland+m7": 0.55, "espeak:en-gb-scotland+f1": 0.55, "espeak:en-gb-scotland+f2": 0.65,
-    "espeak:en-gb-scotland+f3": 0.35, "espeak:en-gb-scotland+f4": 0.25, "espeak:en-gb-scotland+klatt": 0.65,
-    "espeak:en-gb-scotland+klatt3": 0.50,
+    "espeak:en-gb-scotland+f3": 0.35, "espeak:en-gb-scotland+f4": 0.25,
     "espeak:en-029+m1": 0.60, "espeak:en-029+m2": 0.35, "espeak:en-029+m3": 0.50, "espeak:en-029+m4": 0.40,
     "espeak:en-029+m5": 0.55, "espeak:en-029+m6": 0.60, "espeak:en-029+m7": 0.50, "espeak:en-029+f1": 0.40,
-    "espeak:en-029+f2": 0.55, "espeak:en-029+f3": 0.35, "espeak:en-029+f4": 0.35, "espeak:en-029+klatt": 0.55,
-    "espeak:en-029+klatt3": 0.50,
+    "espeak:en-029+f2": 0.55, "espeak:en-029+f3": 0.35, "espeak:en-029+f4": 0.35,
 }
 
 
