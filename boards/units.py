@@ -189,6 +189,9 @@ def config_of(name, config):
         return cfg.dw_lanes, {"single_port": cfg.single_port_line_buffer, "spram": cfg.spram}
     if name == "post_op":
         return 1, {}
+    if name == "grouped_mixer":
+        from ternkws.hw.layers import grouped_adds
+        return grouped_adds(cfg), {}
     return cfg.mixer_lanes, {}
 
 
