@@ -447,11 +447,27 @@ def _synth_festival(job):
                      f'"{raw}" \'riff)\n')
     script = cache / f"festival-{bases[0].key}.scm"
     script.write_bytes("".join(lines).encode(voice.encoding))
-    package = FESTIVAL_PACKAGES.get(ident, TOOL_PACKAGES["festival"])
+    package = " ".join(dict.fromkeys((TOOL_PACKAGES["festival"] + " " +
+                                      FESTIVAL_PACKAGES.get(ident, "")).split()))
     try:
-        _run(["festival", "-b", str(script)], f"festival voice {ident}")
-    except UserError as e:
-        raise UserError(f"{e} (voice {ident} comes from Debian package(s) {package})") from None
+        r = subprocess.run(["festival", "-b", str(script)], capture_output=True)
+    except OSError as e:
+        raise UserError(f"cannot run festival ({e}); install it with 'sudo apt-get install -y "
+                        f"--no-install-recommends {TOOL_PACKAGES['festival']}'") from None
+    if r.returncode != 0:
+        if r.returncode < 0 and len(bases) > 1:
+            # festival crashed (a signal) on some utterance: find it, one process per utterance.
+            for b in bases:
+                _synth_festival(([b], cache))
+        lines = [x for x in r.stderr.decode(errors="replace").strip().splitlines()
+                 if "default diphone" not in x]
+        lines = [x for x in lines if "error" in x.lower()] or lines
+        why = (f"crashed (signal {-r.returncode})" if r.returncode < 0
+               else f"exit status {r.returncode}" + (f": {lines[-1].strip()}" if lines else ""))
+        what = (f" on '{voice.text(bases[0].word)}{bases[0].variant[1]}' (the word '{bases[0].word}', "
+                f"stretch {bases[0].variant[0]})" if len(bases) == 1 else "")
+        raise UserError(f"festival voice {ident} failed{what}: {why}; is everything of "
+                        f"'sudo apt-get install -y --no-install-recommends {package}' installed?")
     return [(b.key, _finish_base(cache / f"{b.key}.raw.wav", cache / f"{b.key}.wav",
                                  f"festival:{ident} '{b.word}'", "festival", voice.trim_db))
             for b in bases]

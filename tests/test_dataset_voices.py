@@ -92,6 +92,32 @@ def test_each_foreign_voice_says_every_word(tmp_path):
         assert 0.1 < seconds.min() and seconds.max() < 2.0, (v.ident, seconds.min(), seconds.max())
 
 
+@pytest.mark.slow
+@needs_foreign
+def test_each_foreign_voice_says_every_word_in_every_variant(tmp_path):
+    """Every base the plan can ask for (about 4,500 utterances, a minute or two): a crash of festival
+    on one of them would stop `ternkws dataset`."""
+    for v in voices.FOREIGN_VOICES:
+        bases = [dataset.Base(v, w, var) for w in voices.WORDS for var in dataset.base_variants(v)]
+        assert len(dict(dataset._synth_festival((bases, str(tmp_path))))) == len(bases)
+
+
+def test_a_festival_crash_names_the_utterance(tmp_path, monkeypatch):
+    if TOOLS_MISSING:
+        pytest.skip(f"tools not installed: {', '.join(TOOLS_MISSING)}")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    real = shutil.which("festival")
+    (fake / "festival").write_text(f"#!/bin/sh\ngrep -q sheila \"$2\" && kill -SEGV $$\nexec {real} \"$@\"\n")
+    (fake / "festival").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}:/usr/bin:/bin")
+    v = voices.VOICE_BY_NAME["festival:kal_diphone"]
+    bases = [dataset.Base(v, w, (1.0, ".")) for w in ("yes", "sheila")]
+    with pytest.raises(UserError, match=r"festival voice kal_diphone failed on 'sheila\.' \(the word "
+                                        r"'sheila', stretch 1.0\): crashed \(signal 11\)"):
+        dataset._synth_festival((bases, str(tmp_path)))
+
+
 @needs_foreign
 def test_a_festival_utterance_does_not_depend_on_its_batch(tmp_path):
     """festival-czech draws random numbers: each utterance is seeded, so batches may be cut anyhow."""
