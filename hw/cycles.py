@@ -90,7 +90,7 @@ from bisect import bisect_right
 
 from ternkws.golden.ternary_generator import GROUP_ROWS, groups_per_row, row_blocks
 from ternkws.hw.accelerator import CONFIGS, AcceleratorConfig
-from ternkws.hw.grouped_mixer import cycles_per_frame as grouped_cycles_per_frame
+from ternkws.hw.grouped_mixer import cycles_per_frame as grouped_cycles_per_frame, parallel_blocks
 from ternkws.hw.layers import grouped_adds, hardware_plan
 from ternkws.hw.classifier import cycles as classifier_cycles
 
@@ -256,8 +256,10 @@ class _GroupedMixer:
     are taken. `post`: the values go through the post-op into the pool (a value every 2 cycles)."""
 
     def __init__(self, c_in, c_out, adds, density, post=None):
-        self.slots = groups_per_row(c_in, density) * (GROUP_ROWS // adds)
-        self.rows = [min(GROUP_ROWS, c_out - GROUP_ROWS * b) for b in range(row_blocks(c_out))]
+        k = parallel_blocks(adds)          # 8-row blocks served at once
+        self.slots = groups_per_row(c_in, density) * max(1, GROUP_ROWS // adds)
+        step = GROUP_ROWS * k
+        self.rows = [min(step, c_out - step * b) for b in range(-(-row_blocks(c_out) // k))]
         self.R, self.E = [], []
         self.hold_empty = _NEVER      # first cycle the output register is empty after its last value
         self.last_take = _NEVER

@@ -36,6 +36,14 @@ the register shifts one value per accepted output beat (rows >= c_out of a parti
 sent). The last slot of a row block is issued only when the output register is empty and no other last
 slot is in flight: output back-pressure stalls nothing else.
 
+More than 8 rows per cycle (adds = 8k, k = 2, 4, ... 16): k generators serve k blocks at once, each
+from its own start state (generator j starts j blocks into the matrix, a constant of the netlist) and,
+after each block, skipping the k - 1 blocks the others serve (a second constant XOR network per distinct
+block length, `skips` of hw/ternary_generator.py); a step is G cycles for 8k consecutive rows, which
+leave the output register in channel order. Its input is still one channel per beat and its output one
+value per cycle, so a frame also takes at least c_in and c_out cycles (the ecp5 preset is bound by those,
+not by its adds).
+
 Cycles per frame in steady state (input always valid, output always ready): ceil(c_out / 8) * G * 8 /
 adds + 1, that is slots / adds + 1 (slots = nonzeros plus the empty slots of partial groups) when
 G * 8 / adds >= rows + 3 (the output register empties in time); smaller layers stall. Default network,
@@ -50,24 +58,33 @@ from amaranth.lib.wiring import In, Out
 from ternkws.golden.ternary_generator import GROUP_ROWS, group_size, groups_per_row, row_blocks
 from ternkws.golden.ternary_mixer import acc_bits
 from ternkws.hw.params import check_int
-from ternkws.hw.ternary_generator import TernaryGenerator, check_density
+from ternkws.hw.ternary_generator import TernaryGenerator, check_density, slot_layout
 from ternkws.hw.ternary_mixer import _check_layers
 
 __all__ = ["GroupedMixer", "cycles_per_frame", "ADDS"]
 
-ADDS = (1, 2, 4, 8)        # rows served per cycle: a divisor of the contract's 8-row block
+# Rows served per cycle: a divisor of the contract's 8-row block, or k whole blocks at once (k generators).
+ADDS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def parallel_blocks(adds):
+    """k: the 8-row blocks served at once (one generator each)."""
+    return max(1, adds // GROUP_ROWS)
 
 
 def cycles_per_frame(c_in, c_out, adds, density):
-    """Steady-state cycles per frame (input always valid, output always ready; G * 8 / adds >= 11)."""
-    return row_blocks(c_out) * groups_per_row(c_in, density) * (GROUP_ROWS // adds) + 1
+    """Steady-state cycles per frame (input always valid, output always ready, the output register
+    emptied in time: G * 8 / adds >= rows per step + 3 for adds <= 8)."""
+    k = parallel_blocks(adds)
+    steps = -(-row_blocks(c_out) // k)
+    return steps * groups_per_row(c_in, density) * max(1, GROUP_ROWS // adds) + 1
 
 
 def check_adds(adds):
     adds = check_int(adds, "adds", low=1, kind="a positive integer", bounds=">= 1")
     if adds not in ADDS:
         raise ValueError(f"the grouped mixer serves {', '.join(map(str, ADDS))} rows per cycle (a divisor of "
-                         f"its {GROUP_ROWS}-row block), not {adds}")
+                         f"its {GROUP_ROWS}-row block or whole blocks), not {adds}")
     return adds
 
 
@@ -80,7 +97,7 @@ class GroupedMixer(wiring.Component):
     density : float
         In [1/128, 1]: groups of M = round(1 / density) inputs.
     adds : int
-        Rows served (adds) per cycle: 1, 2, 4 or 8.
+        Rows served (adds) per cycle: 1, 2, 4, 8 (one generator), or 16 .. 128 (whole blocks in parallel).
     """
 
     def __init__(self, layers, density, adds):
@@ -118,16 +135,30 @@ class GroupedMixer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        A, M, rows = self._adds, self._group, GROUP_ROWS
-        subs = rows // A
+        A, M = self._adds, self._group
+        k = parallel_blocks(A)              # 8-row blocks served at once, one generator each
+        L = min(A, GROUP_ROWS)              # slots per cycle of each generator
+        rows = GROUP_ROWS * k               # rows per step (k blocks)
+        subs = GROUP_ROWS // L
         groups = self.groups
-        blocks = tuple(row_blocks(c_out) for _, c_out, _ in self._layers)
+        # Steps per frame: generator j serves blocks j, j + k, j + 2k, ... (its start state lies j blocks
+        # into the matrix; after each block it skips the k - 1 blocks the others serve), so a step's
+        # rows are consecutive channels and leave in channel order.
+        blocks = tuple(-(-row_blocks(c_out) // k) for _, c_out, _ in self._layers)
         last_rows = tuple(c_out - rows * (b - 1) for (_, c_out, _), b in zip(self._layers, blocks))
         c_ins = tuple(c_in for c_in, _, _ in self._layers)
 
-        m.submodules.generator = generator = TernaryGenerator(
-            [seed for _, _, seed in self._layers], self._density, A, pattern="grouped")
-        m.d.comb += generator.layer.eq(self.layer)
+        seeds = [seed for _, _, seed in self._layers]
+        block_bits = [g * GROUP_ROWS * 8 for g in groups]       # sequence bits of one block, per layer
+        gens = []
+        for j in range(k):
+            gen = TernaryGenerator(seeds, self._density, L, pattern="grouped",
+                                   offsets=[j * b for b in block_bits] if k > 1 else None,
+                                   skips=[(k - 1) * b for b in block_bits] if k > 1 else None)
+            m.submodules[f"generator{j}" if k > 1 else "generator"] = gen
+            m.d.comb += gen.layer.eq(self.layer)
+            gens.append(gen)
+        generator = gens[0]                 # valid and restart are common to all
 
         last_chan = Signal(range(max(c_ins)))
         last_group = Signal(range(max(groups)))
@@ -161,9 +192,9 @@ class GroupedMixer(wiring.Component):
             last_in.eq(in_chan == last_chan),
             write.addr.eq(Cat(in_group[:group_bits], write_half)),
         ]
-        for k in range(M):
-            m.d.comb += [write.data[k].eq(Mux(in_pos == k, self.i.payload[0], 0)),
-                         write.en[k].eq(take & ((in_pos == k) | (last_in & (in_pos < k))))]
+        for byte in range(M):
+            m.d.comb += [write.data[byte].eq(Mux(in_pos == byte, self.i.payload[0], 0)),
+                         write.en[byte].eq(take & ((in_pos == byte) | (last_in & (in_pos < byte))))]
         frame_loaded = Signal()
         with m.If(take):
             with m.If((in_pos == M - 1) | last_in):
@@ -190,14 +221,17 @@ class GroupedMixer(wiring.Component):
         hold_free = Signal()
         m.d.comb += [
             read.addr.eq(Cat(group[:group_bits], read_half)),
-            generator.o.ready.eq(issue),
             last_slot.eq((group == last_group) & (sub == subs - 1)),
             hold_free.eq((out_count == 0) & ~(s1_valid & s1_last) & ~(s2_valid & s2_last)),
         ]
+        for gen in gens:
+            m.d.comb += gen.o.ready.eq(issue)
+            if k > 1:
+                m.d.comb += gen.skip.eq(last_slot)
         with m.FSM(name="schedule"):
             with m.State("WAIT"):
                 with m.If(full.bit_select(read_half, 1)):
-                    m.d.comb += generator.restart.eq(1)
+                    m.d.comb += [gen.restart.eq(1) for gen in gens]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += [running.eq(1), issue.eq(generator.o.valid & (~last_slot | hold_free))]
@@ -226,10 +260,10 @@ class GroupedMixer(wiring.Component):
         # --- stage 1: select x[pos] and fold the sign in (x ^ -neg; the +neg goes to the adder) ---------
         s1_sub = Signal(range(subs))
         s1_rows = Signal(range(rows + 1))
-        s1_slots = Signal(generator.o.payload.shape())
+        s1_slots = Signal(data.ArrayLayout(slot_layout(M), A))
         m.d.sync += [s1_valid.eq(issue), s1_last.eq(issue & last_slot)]
         with m.If(issue):
-            m.d.sync += [s1_sub.eq(sub), s1_slots.eq(generator.o.payload),
+            m.d.sync += [s1_sub.eq(sub), s1_slots.eq(Cat(*(gen.o.payload for gen in gens))),
                          s1_rows.eq(Mux(block == last_block, rows_in_last, rows))]
         s2_sub = Signal(range(subs))
         s2_rows = Signal(range(rows + 1))
@@ -244,9 +278,9 @@ class GroupedMixer(wiring.Component):
                 m.d.comb += picked.eq(read.data[0])
             else:
                 with m.Switch(slot.pos):
-                    for k in range(M):
-                        with m.Case(k):
-                            m.d.comb += picked.eq(read.data[k])
+                    for byte in range(M):
+                        with m.Case(byte):
+                            m.d.comb += picked.eq(read.data[byte])
             m.d.sync += [s2_x[r].eq(picked ^ slot.neg.as_signed()), s2_neg[r].eq(slot.neg)]
 
         # --- stage 2: accumulate; the last slot of a row block moves the sums to the output register -----
@@ -255,7 +289,8 @@ class GroupedMixer(wiring.Component):
         acc_next = [Signal(signed(width), name=f"acc_next{j}") for j in range(rows)]
         hold = [Signal(signed(width), name=f"hold{j}") for j in range(rows)]
         for j in range(rows):
-            r, s = j % A, j // A
+            rr = j % GROUP_ROWS                          # row within its block
+            r, s = (j // GROUP_ROWS) * L + rr % L, rr // L     # its slot lane, its sub-step
             mine = s2_valid & (s2_sub == s) if subs > 1 else s2_valid
             # acc + (x ^ -neg) + neg in one adder: the carry-in rides on an extra low bit.
             wide = Signal(signed(width + 1), name=f"sum{j}")

@@ -26,12 +26,12 @@ the first frame (a restart is still needed before each later frame).
 
 import numbers
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ternkws.golden.ternary_generator import (BITS_PER_ENTRY, POSITION_BITS, WIDTH, bit_masks, check_pattern,
-                                              group_size, seed_state, threshold)
+from ternkws.golden.ternary_generator import (BITS_PER_ENTRY, POSITION_BITS, WIDTH, advance, bit_masks,
+                                              check_pattern, group_size, seed_state, threshold)
 from ternkws.hw.params import check_int, check_lanes, check_sequence
 
 __all__ = ["TernaryGenerator", "check_density", "check_pattern", "check_seed", "check_seeds", "slot_layout"]
@@ -75,10 +75,22 @@ class TernaryGenerator(wiring.Component):
         Entries (or "grouped" slots) per beat, >= 1.
     pattern : str
         "iid" (ternary entries) or "grouped" (position + sign slots).
+    offsets : sequence of int, optional
+        Per layer, how many sequence bits the start state lies past the seed's (a generator that serves
+        a later part of the matrix; the grouped mixer's parallel row blocks). Default 0.
+    skips : sequence of int, optional
+        Per layer, extra sequence bits a beat skips when the `skip` input is high with it (the grouped
+        mixer jumps over the row blocks its other generators serve). Default none (no `skip` port).
     """
 
-    def __init__(self, seeds, density, lanes, pattern="iid"):
+    def __init__(self, seeds, density, lanes, pattern="iid", offsets=None, skips=None):
         self._seeds = check_seeds(seeds)
+        n = len(self._seeds)
+        self._offsets = tuple(int(v) for v in (offsets or (0,) * n))
+        self._skips = tuple(int(v) for v in skips) if skips is not None else None
+        for name, values in (("offsets", self._offsets), ("skips", self._skips or ())):
+            if len(values) not in (0, n) or any(v < 0 for v in values):
+                raise ValueError(f"{name} must be one non-negative integer per seed")
         self._density = check_density(density)
         self._lanes = check_lanes(lanes)
         try:
@@ -86,11 +98,14 @@ class TernaryGenerator(wiring.Component):
         except ValueError as e:
             raise ValueError(str(e)) from None
         lane = signed(2) if self._pattern == "iid" else slot_layout(group_size(self._density))
-        super().__init__({
+        ports = {
             "layer": In(range(len(self._seeds))),
             "restart": In(1),
             "o": Out(stream.Signature(data.ArrayLayout(lane, self._lanes))),
-        })
+        }
+        if self._skips is not None:
+            ports["skip"] = In(1)
+        super().__init__(ports)
 
     @property
     def pattern(self):
@@ -116,7 +131,8 @@ class TernaryGenerator(wiring.Component):
     @property
     def start_states(self):
         """The LFSR start state of each seed (the constants the restart mux selects from)."""
-        return tuple(seed_state(s) for s in self._seeds)
+        return tuple(advance(seed_state(s), off) if off else seed_state(s)
+                     for s, off in zip(self._seeds, self._offsets))
 
     def elaborate(self, platform):
         m = Module()
@@ -140,6 +156,21 @@ class TernaryGenerator(wiring.Component):
         next_state = Signal(WIDTH)
         for j in range(WIDTH):
             m.d.comb += next_state[j].eq(xor_of(masks[step + j]))
+        skip_state = None
+        if self._skips is not None and any(self._skips):
+            # One leap network per distinct skip (8 * lanes + skip bits), selected by the layer.
+            skip_state = Signal(WIDTH)
+            nets = {}
+            for s in sorted(set(self._skips)):
+                net = Signal(WIDTH, name=f"skip_{s}")
+                far = bit_masks(step + s + WIDTH)[step + s:]
+                for j in range(WIDTH):
+                    m.d.comb += net[j].eq(xor_of(far[j]))
+                nets[s] = net
+            with m.Switch(self.layer):
+                for n, s in enumerate(self._skips):
+                    with m.Case(n):
+                        m.d.comb += skip_state.eq(nets[s])
 
         for lane in range(self._lanes):
             u = bits[lane * BITS_PER_ENTRY:(lane + 1) * BITS_PER_ENTRY]
@@ -172,5 +203,8 @@ class TernaryGenerator(wiring.Component):
                         with m.Case(n):
                             m.d.sync += state.eq(start)
         with m.Elif(self.o.ready):
-            m.d.sync += state.eq(next_state)
+            if skip_state is not None:
+                m.d.sync += state.eq(Mux(self.skip, skip_state, next_state))
+            else:
+                m.d.sync += state.eq(next_state)
         return m
