@@ -58,9 +58,14 @@ def test_learned_model_widths(baseline):
 
 
 def test_lanes_that_do_not_divide_are_refused(default):
+    import dataclasses
+
     from ternkws.hw.layers import AcceleratorConfig
+    iid = dataclasses.replace(default, topology=dataclasses.replace(default.topology, pattern="iid"))
     with pytest.raises(ValueError, match="mixer_lanes=3 does not divide"):
-        hardware_plan(default, AcceleratorConfig("x", mixer_lanes=3, dw_lanes=1))
+        hardware_plan(iid, AcceleratorConfig("x", mixer_lanes=3, dw_lanes=1))
+    with pytest.raises(ValueError, match="dw_lanes=3 does not divide"):
+        hardware_plan(default, AcceleratorConfig("x", mixer_lanes=8, dw_lanes=3))
 
 
 def _same_verilog(a, b, name):
@@ -68,14 +73,20 @@ def _same_verilog(a, b, name):
 
 
 # (unit, make_* of the accelerator's plan): what the accelerator instantiates
-ACCELERATOR_UNITS = {"ternary_mixer": make_mixer, "ternary_generator": make_generator,
+ACCELERATOR_UNITS = {"ternary_mixer": make_mixer, "grouped_mixer": make_mixer, "ternary_generator": make_generator,
                      "depthwise_conv": make_depthwise, "post_op": make_post_op}
 
 
+def mixer_unit(model):
+    """The synth unit name of the mixer the accelerator builds for `model`."""
+    return "grouped_mixer" if model.topology.pattern == "grouped" else "ternary_mixer"
+
+
 @pytest.mark.parametrize("preset", sorted(CONFIGS))
-@pytest.mark.parametrize("name", ["ternary_mixer", "depthwise_conv", "post_op", "ternary_generator"])
+@pytest.mark.parametrize("name", ["mixer", "depthwise_conv", "post_op", "ternary_generator"])
 def test_synth_unit_is_the_accelerators_unit(default, name, preset):
     """`ternkws synth --unit NAME --config PRESET` builds exactly the unit the accelerator builds."""
+    name = mixer_unit(default) if name == "mixer" else name
     accelerator_plan = Accelerator(default, CONFIGS[preset]).plan
     lanes, options = units.config_of(name, preset)
     unit = units.build(name, lanes, default, **options)
@@ -90,11 +101,12 @@ def test_synth_units_of_a_learned_checkpoint_are_the_accelerators(baseline):
         assert _same_verilog(units.build(name, lanes, baseline, **options), make(accelerator_plan), name), name
 
 
-@pytest.mark.parametrize("case", range(4))
+@pytest.mark.parametrize("case", range(6))
 def test_synth_units_equal_on_random_networks(case):
-    model, config, _ = random_case(1000 + case, mixer="learned" if case % 2 else "ternary")
+    model, config, _ = random_case(1000 + case, mixer="learned" if case % 2 else "ternary",
+                                   pattern="grouped" if case % 4 == 2 else "iid")
     accelerator_plan = Accelerator(model, config).plan
-    names = ["post_op", "depthwise_conv"] + (["stored_mixer"] if case % 2 else ["ternary_mixer"])
+    names = ["post_op", "depthwise_conv"] + (["stored_mixer"] if case % 2 else [mixer_unit(model)])
     for name in names:
         lanes = config.dw_lanes if name == "depthwise_conv" else 1 if name == "post_op" else config.mixer_lanes
         options = {"single_port": config.single_port_line_buffer, "spram": config.spram} \
@@ -106,4 +118,4 @@ def test_synth_units_equal_on_random_networks(case):
 def test_the_equality_test_can_fail(default):
     """A unit built at other lanes is a different unit: the comparison above is not vacuous."""
     accelerator_plan = Accelerator(default, CONFIGS["up5k"]).plan
-    assert not _same_verilog(units.build("ternary_mixer", 4, default), make_mixer(accelerator_plan), "m")
+    assert not _same_verilog(units.build(mixer_unit(default), 4, default), make_mixer(accelerator_plan), "m")
