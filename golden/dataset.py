@@ -84,6 +84,8 @@ NOISE_BED_SECONDS = 40
 SPEECH_NOISE_COLOR_P = (0.25, 0.4, 0.35)     # white, pink, brown behind speech
 NOISE_REGION = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 
+FESTIVAL_BATCH = 60                  # bases per `festival -b` process (at most)
+
 SOX_FLOAT_OUT = ["-t", "raw", "-e", "floating-point", "-b", "32", "-r", str(SAMPLE_RATE), "-c", "1"]
 
 
@@ -480,23 +482,32 @@ def _synth_job(job):
     return dict([_synth_single((payload, cache))])
 
 
+def festival_batches(bases):
+    """The `festival -b` batches for the festival bases among `bases`: per voice, ceil(n / 60) batches
+    (every k-th base by key), each sorted by stretch then key (fewer voice re-selections).
+
+    They depend on the bases only, never on the number of workers: festival's diphone voices (Italian
+    pc, Finnish mv, the Czech voices) leave different garbage (up to -18 dB) in the final pause of some
+    utterances depending on what the process synthesized before (the same for the same batch in any
+    process), so a base is only reproducible within the same batch.
+    """
+    batches = []
+    for voice in sorted({b.voice for b in bases if b.voice.engine == "festival"}, key=lambda v: v.ident):
+        mine = sorted((b for b in bases if b.voice == voice), key=lambda b: b.key)
+        n_batch = math.ceil(len(mine) / FESTIVAL_BATCH)
+        for i in range(n_batch):
+            batches.append(sorted(mine[i::n_batch], key=lambda b: (b.variant[0], b.key)))
+    return batches
+
+
 def synthesize_bases(bases, cache, jobs=1, progress=False):
     """Synthesize every Base into `cache`/<key>.wav (trimmed, native rate); {key: seconds}.
 
-    Festival: per voice, a few batches (one process each, at most `jobs`) so that workers share the
-    work; flite and espeak-ng: one process per base.
+    Festival: per voice, batches of at most FESTIVAL_BATCH bases (one process each, fixed whatever
+    `jobs` is); flite and espeak-ng: one process per base.
     """
     bases = sorted(set(bases), key=lambda b: b.key)
-    items = []
-    festival = sorted({b.voice for b in bases if b.voice.engine == "festival"}, key=lambda v: v.ident)
-    for voice in festival:
-        mine = [b for b in bases if b.voice == voice]
-        n_batch = max(1, min(jobs, math.ceil(len(mine) / 50)))
-        for i in range(n_batch):
-            chunk = mine[i::n_batch]
-            if chunk:
-                chunk.sort(key=lambda b: (b.variant[0], b.key))    # fewer voice re-selections
-                items.append((len(chunk), ("festival", chunk, str(cache))))
+    items = [(len(chunk), ("festival", chunk, str(cache))) for chunk in festival_batches(bases)]
     items += [(1, ("single", b, str(cache))) for b in bases if b.voice.engine != "festival"]
     durations = {}
     for result in _pool_map(_synth_job, items, jobs, "synthesizing words", progress):

@@ -118,9 +118,22 @@ def test_a_festival_crash_names_the_utterance(tmp_path, monkeypatch):
         dataset._synth_festival((bases, str(tmp_path)))
 
 
+def test_festival_batches_do_not_depend_on_the_workers():
+    """A festival base is reproducible only within the same batch (garbage in some final pauses), so
+    the batches are a function of the bases alone; synthesize_bases takes them as they are."""
+    import inspect
+    assert "jobs" not in inspect.signature(dataset.festival_batches).parameters
+    bases = sorted({b for c in dataset.plan(400, 0, dataset.SOURCES) for b in c.bases}, key=lambda b: b.key)
+    batches = dataset.festival_batches(bases)
+    assert batches == dataset.festival_batches(bases[::-1])
+    assert all(0 < len(b) <= dataset.FESTIVAL_BATCH and len({x.voice for x in b}) == 1 for b in batches)
+    assert sorted(x.key for b in batches for x in b) == [b.key for b in bases if b.voice.engine == "festival"]
+
+
 @needs_foreign
 def test_a_festival_utterance_does_not_depend_on_its_batch(tmp_path):
-    """festival-czech draws random numbers: each utterance is seeded, so batches may be cut anyhow."""
+    """festival-czech draws random numbers: each utterance is seeded, so its (rand) draws do not
+    depend on what came before it in its batch."""
     for ident in ("czech_ph", "hy_fi_mv_diphone"):
         v = voices.VOICE_BY_NAME[f"festival:{ident}"]
         bases = [dataset.Base(v, w, var) for w in ("down", "marvin") for var in dataset.base_variants(v)]
