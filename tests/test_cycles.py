@@ -107,16 +107,38 @@ def test_default_model_equals_verilator(name):
     assert results[0][2] == tb_accelerator_reading(cycles_per_window(model, CONFIGS[name]))
 
 
-def test_default_model_figures():
-    """The default model's counts, as the Amaranth simulator and Verilator measure them (up5k 1,075,255,
-    ecp5 147,483; until 2026-12-01 the Verilator testbench rounded half a cycle up: 1,075,256, 147,484)."""
+def iid_default():
+    """The bundled model on the iid pattern: the dense mixer's figures (same shapes, same weights)."""
     model = load()
+    return replace(model, topology=replace(model.topology, pattern="iid"))
+
+
+def test_default_model_grouped_figures():
+    """The bundled model as it is (grouped pattern when it is the default): up5k 617,504 (every main pass
+    but the first bound by the 2-lane depthwise conv), ecp5 149,373 (64 rows per cycle: the reader's one
+    value per cycle and the pool bound it)."""
+    model = replace(load(), topology=replace(load().topology, pattern="grouped"))
+    assert cycles_per_window(model, "up5k") == 617_504
+    assert cycles_per_window(model, CONFIGS["ecp5"]) == 149_373
+    rows = cycle_breakdown(model, "up5k")
+    bounds = {r["layer"] + ("" if r["kind"] == "main" else ".res"): r["bound"] for r in rows[1:-1]}
+    assert bounds == {"prologue": "depthwise", "block1.0.res": "mixer", "block1.0": "depthwise",
+                      "block2.0.res": "mixer", "block2.0": "depthwise", "block3.0.res": "mixer",
+                      "block3.0": "depthwise", "epilogue": "depthwise", "final": "mixer"}
+    # the final 128 -> 128 pass: 16 blocks of 43 slots per frame at 8 adds, one restart cycle
+    assert rows[-2]["units"]["mixer"] == 128 * (16 * 43 + 1)
+
+
+def test_default_model_figures():
+    """The default model's counts on the iid pattern, as the Amaranth simulator and Verilator measure them (up5k 1,075,255,
+    ecp5 147,483; until 2026-12-01 the Verilator testbench rounded half a cycle up: 1,075,256, 147,484)."""
+    model = iid_default()
     assert cycles_per_window(model, "up5k") == 1_075_255
     assert cycles_per_window(model, CONFIGS["ecp5"]) == 147_483
 
 
 def test_breakdown_of_the_default_model():
-    model = load()
+    model = iid_default()
     for name in ("up5k", "ecp5"):
         rows = cycle_breakdown(model, name)
         assert sum(r["cycles"] for r in rows) == cycles_per_window(model, name)
@@ -139,7 +161,7 @@ def test_breakdown_of_the_default_model():
 def test_same_cycles_for_any_seed_and_weights():
     a = placeholder_model(Topology(seed=1))
     b = placeholder_model(Topology(seed=7, density=0.5))
-    assert cycles_per_window(a, "up5k") == cycles_per_window(b, "up5k") == cycles_per_window(load(), "up5k")
+    assert cycles_per_window(a, "up5k") == cycles_per_window(b, "up5k") == cycles_per_window(iid_default(), "up5k")
 
 
 # -- the rules: the model moves with lanes and channels as the units say ----------------------------
@@ -168,7 +190,7 @@ def test_mixer_bound_residual_pass(c_in, c_out, lanes, frames):
 
 
 def test_mixer_lanes_change_the_window_as_the_mixer_rule_says():
-    model = load()
+    model = iid_default()
     res_passes = [p for p in schedule(model) if p.kind == "res"]
     cycles = {}
     for lanes in (4, 8, 16):
@@ -184,7 +206,7 @@ def test_mixer_lanes_change_the_window_as_the_mixer_rule_says():
 
 
 def test_depthwise_lanes_and_line_buffer_change_a_depthwise_bound_pass():
-    model = load()
+    model = iid_default()
     n = next(n for n, p in enumerate(schedule(model)) if p.kind == "main" and p.layer.name == "block3.0")
 
     def block3(**kw):
@@ -217,6 +239,6 @@ def test_channels_change_the_window():
 
 def test_bad_config():
     with pytest.raises(ValueError, match="unknown accelerator configuration 'virtex'"):
-        cycles_per_window(load(), "virtex")
+        cycles_per_window(iid_default(), "virtex")
     with pytest.raises(ValueError, match="mixer_lanes=5 does not divide"):
-        cycles_per_window(load(), AcceleratorConfig("x", 5, 2))
+        cycles_per_window(iid_default(), AcceleratorConfig("x", 5, 2))
