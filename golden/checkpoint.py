@@ -30,7 +30,8 @@ DEFAULT_MODEL = MODELS_DIR / "default.npz"
 BASELINE_MODEL = MODELS_DIR / "baseline.npz"
 # The bundled models (golden/models/<name>.npz): what `--model NAME` names in every command.
 BUNDLED_MODELS = {
-    "default": "trained ternary 3x1x64, the design",
+    "default": "trained ternary 3x1x64 on the grouped pattern, the design",
+    "iid": "the same on the iid pattern, same recipe (the pattern comparison)",
     "baseline": "learned 1x1 3x1x64, the stored-weights baseline",
     "budget": "ternary 3x2x128 at the baseline's parameter budget",
 }
@@ -97,7 +98,7 @@ def save(model: Model, path):
 
 
 def resolve(name_or_path=None):
-    """The checkpoint file `--model` names: None -> the bundled default; a bundled name (default,
+    """The checkpoint file `--model` names: None -> the bundled default; a bundled name (default, iid,
     baseline, budget: golden/models/<name>.npz) -> that file; anything else is a path (a file that is
     called `default` is ./default). UserError when the file does not exist."""
     if name_or_path is None:

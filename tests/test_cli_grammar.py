@@ -154,7 +154,7 @@ def test_infer_takes_a_bundled_name(capsys):
 def test_unknown_model_names_the_bundled_ones(capsys):
     assert main(["infer", "--model", "resnet", YES]) == 2
     line = _one_error_line(capsys.readouterr().err, "infer")
-    assert "resnet: no such checkpoint" in line and "default, baseline, budget" in line
+    assert "resnet: no such checkpoint" in line and "default, iid, baseline, budget" in line
 
 
 # -- user errors: exit status 2, one line, no traceback ---------------------------------------------------

@@ -33,10 +33,12 @@ from .model import KWSNet, count_trainable, to_golden_arrays
 from .report import stored_weight_bytes
 
 # The "same parameter budget" ternary model: see PRESETS["budget"] and reports/accuracy.md.
-BUDGET_TOPOLOGY = Topology.from_name("3x2x128", prologue_channels=128, epilogue_channels=128, final_channels=128)
+BUDGET_TOPOLOGY = Topology.from_name("3x2x128", prologue_channels=128, epilogue_channels=128, final_channels=128,
+                                     pattern="grouped")
 
 PRESETS = {
-    "ternary": (Topology(), "3x1x64 MatchboxNet, LFSR sparse ternary 1x1 (seed 1, density 1/3)"),
+    "ternary": (Topology(pattern="grouped"),
+                "3x1x64 MatchboxNet, LFSR sparse ternary 1x1 (seed 1, density 1/3, grouped pattern)"),
     "learned": (Topology(mixer="learned"), "3x1x64 MatchboxNet baseline, learned 1x1"),
     "budget": (BUDGET_TOPOLOGY, "deeper/wider ternary model toward the learned baseline's parameter budget"),
 }

@@ -36,7 +36,7 @@ def configure(parser):
     parser.add_argument("--model", dest="old_model", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--pattern", default=None, metavar="{iid,grouped}",
                         help="ternary pattern of the 1x1s (golden/SPEC.md section 1): iid (independent entries) "
-                             "or grouped (one nonzero per group of 1/density inputs); default: the preset's")
+                             "or grouped (one nonzero per group of 1/density inputs; the presets' default)")
     parser.add_argument("--epochs", type=int, default=40, metavar="N", help="epochs (default 40)")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
                         help="time budget: after the first epoch, cut the epoch count to fit M minutes")
