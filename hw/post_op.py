@@ -15,16 +15,19 @@ len(layers) are not allowed).
 Datapath (4 stages, one beat per cycle, the whole pipeline stalls while ``o.valid & ~o.ready``)
 ------------------------------------------------------------------------------------------------
 1. accept: register acc, acc_res (0 for layers without a residual); read the channel's constants.
-2. multiply and sum: acc * mult + acc_res * mult_res into one register -- two ``acc_width`` x 16 signed
-   multipliers working in parallel (one when no layer has a residual), unregistered: for ``acc_width``
-   <= 16 each is one iCE40 SB_MAC16 (2 of the UP5K's 8 DSPs), and only the sum is a register (its
-   flip-flops share the adder's logic cells; two registered products cost 64 logic cells of flip-flops
-   alone on the UP5K). Sharing one DSP over two cycles would halve the rate and add input multiplexers
-   (logic cells) to save a DSP, of which the UP5K has spare.
-3. add: z = sum + (bias + 2^(shift-1)) -- the rounding constant is folded into the stored bias at
-   elaboration (exact: round_shift(z, s) = (z + 2^(s-1)) >> s).
-4. shift and clip: the shift is a per-layer constant, so a mux over the layers of constant shifts
-   (wiring) replaces a 48-bit barrel shifter; then ReLU/saturation into the output register.
+2. multiply and add: z = (acc * mult + bias') + acc_res * mult_res into one register, where bias' =
+   bias + 2^(shift-1) (the rounding constant folded in at elaboration; exact: round_shift(z, s) =
+   (z + 2^(s-1)) >> s). Two ``acc_width`` x 16 signed multipliers, unregistered (one when no layer has
+   a residual): for ``acc_width`` <= 16 each is one iCE40 SB_MAC16 (2 of the UP5K's 8 DSPs), and the
+   first one's own adder adds the bias, so only the second sum takes logic cells (with the register's
+   flip-flops in them). Each sum is as wide as the tables bound it (|acc| <= 2^(acc_width-1)), which
+   keeps the first within the DSP's 32 bits for the bundled model. Registered products and a separate
+   bias stage cost 134 more logic cells on the UP5K board build (flip-flops alone, and a second adder).
+   Sharing one DSP over two cycles would halve the rate and add input multiplexers (logic cells) to
+   save a DSP, of which the UP5K has spare.
+3. shift and clip: the shift is a per-layer constant, so a mux over the layers of constant shifts
+   (wiring) replaces a 48-bit barrel shifter; then ReLU/saturation into an 8-bit register.
+4. output register (``o.payload``).
 
 Constants: per-channel mult and bias' in one ROM (``Memory`` initialized at elaboration; EBR on iCE40),
 mult_res in a second ROM holding only the residual layers' channels — per-channel tables are too big for
@@ -160,13 +163,19 @@ class PostOp(wiring.Component):
         bias_width = _signed_width(bias_t)
         residual = self.residual
         max_c_out = max(layer.c_out for layer in layers)
-        # |z| <= 2 * 2^(aw-1) * 2^15 + max|bias'|, at most 47 bits + sign (see MAX_ACC_WIDTH)
-        z_bound = (2 if residual else 1) * (1 << (aw - 1)) * (1 << (MULT_BITS - 1)) + \
-            max(abs(v) for v in bias_t)
-        z_width = z_bound.bit_length() + 1
+        # Bounds over the tables themselves: |acc|, |acc_res| <= 2^(aw-1), so per channel
+        # |acc * mult + bias'| <= 2^(aw-1) |mult| + |bias'| and |z| <= that + 2^(aw-1) |mult_res|
+        # (acc_res is 0 for the layers without a residual); at most 2 * 2^(aw-1) * 2^15 + 2^31 < 2^47.
+        half = 1 << (aw - 1)
+        res_of = [0] * len(mult_t)
+        for n, layer in enumerate(layers):
+            if layer.residual:
+                for c in range(layer.c_out):
+                    res_of[bases[n] + c] = int(layer.mult_res[c])
+        p1_bound = max(half * abs(mv) + abs(bv) for mv, bv in zip(mult_t, bias_t))
+        z_bound = max(half * (abs(mv) + abs(rv)) + abs(bv) for mv, bv, rv in zip(mult_t, bias_t, res_of))
+        p1_width, z_width = p1_bound.bit_length() + 1, z_bound.bit_length() + 1
         assert z_width <= Z_BITS
-        # |acc * mult| (+ |acc_res * mult_res|) <= (2) * 2^(aw-1) * 2^15
-        p_width = ((2 if residual else 1) * (1 << (aw - 1)) * (1 << (MULT_BITS - 1))).bit_length() + 1
 
         consts = data.StructLayout({"mult": signed(MULT_BITS), "bias": signed(bias_width)})
         m.submodules.consts = consts_mem = Memory(
@@ -212,34 +221,35 @@ class PostOp(wiring.Component):
         v1, v2, v3 = Signal(), Signal(), Signal()
         acc1 = Signal(signed(aw))
         acc_res1 = Signal(signed(aw))
-        layer1, layer2, layer3 = (Signal(range(len(layers)), name=f"layer{n}") for n in (1, 2, 3))
-        # stage 2: both products (DSPs, unregistered) summed into one register; stage 3 adds the bias.
-        sum2 = Signal(signed(p_width))
-        bias2 = Signal(signed(bias_width))
-        z3 = Signal(signed(z_width))
+        layer1, layer2 = (Signal(range(len(layers)), name=f"layer{n}") for n in (1, 2))
         const1 = consts(consts_rd.data)
-        products = acc1 * const1.mult
+        # stage 2: z = acc * mult + bias' (one DSP: multiplier and its adder) + acc_res * mult_res (the
+        # second DSP), unregistered, into one register; each sum as wide as its bound for these tables.
+        p1 = Signal(signed(p1_width))
+        m.d.comb += p1.eq(acc1 * const1.mult + const1.bias)
+        z = p1
         if residual:
-            products = products + acc_res1 * res_rd.data
+            z = p1 + acc_res1 * res_rd.data
+        z2 = Signal(signed(z_width))
 
         shifted = Signal(signed(z_width))
         shifts = {}                                    # shift -> layers using it
         for n, layer in enumerate(layers):
             shifts.setdefault(layer.shift, []).append(n)
-        with m.Switch(layer3):
+        with m.Switch(layer2):
             for s, members in shifts.items():
                 with m.Case(*members):
-                    m.d.comb += shifted.eq(z3 >> s)
+                    m.d.comb += shifted.eq(z2 >> s)
         lo = 0 if self._relu else -128
         y = Mux(shifted > 127, 127, Mux(shifted < lo, lo, shifted[:8]))
+        y3 = Signal(signed(8))
 
         with m.If(adv):
             m.d.sync += [
                 v1.eq(take), acc1.eq(self.i.payload.acc), layer1.eq(eff_layer),
                 acc_res1.eq(Mux(has_res, self.i.payload.acc_res, 0)),
-                v2.eq(v1), layer2.eq(layer1), sum2.eq(products), bias2.eq(const1.bias),
-                v3.eq(v2), layer3.eq(layer2),
-                z3.eq(sum2 + bias2),
-                self.o.valid.eq(v3), self.o.payload.eq(y),
+                v2.eq(v1), layer2.eq(layer1), z2.eq(z),
+                v3.eq(v2), y3.eq(y),
+                self.o.valid.eq(v3), self.o.payload.eq(y3),
             ]
         return m
