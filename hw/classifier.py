@@ -4,7 +4,7 @@ logit[k] = bias[k] + sum_c weight[k, c] * pool[c]; class = the first k with the 
 sums live outside (the accelerator keeps them in its acc_res memory); the classifier reads them through
 a memory read port of its own signature. The weights are a ROM (n_classes * channels int8) and the
 biases constants, both from the checkpoint at elaboration. One register accumulates each logit and
-is emitted as it (no copy); it is `accumulator_bits` wide: enough for the largest |logit| these
+is emitted as it (no copy; the class index goes out of it too); it is `accumulator_bits` wide: enough for the largest |logit| these
 weights and biases give with any pool sum the port can carry, sign-extended to 32 bits on `o` (at
 most 32: a wider one would wrap to 32 bits on `o` anyway). The bundled model needs 28 bits.
 
@@ -25,7 +25,7 @@ taken, both counted, without back-pressure: n_classes * (channels + 2) + 2 cycle
 """
 
 import numpy as np
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -87,6 +87,7 @@ class Classifier(wiring.Component):
         best_k = Signal(range(K))
         product = rd.data * self.pool_data
 
+        m.d.comb += self.o.payload.value.eq(mac)
         with m.FSM(name="classify"):
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
@@ -95,7 +96,10 @@ class Classifier(wiring.Component):
                     m.next = "MAC"
             with m.State("MAC"):
                 # One MAC per cycle: cycle c issues the reads of channel c, cycle c + 1 accumulates it.
-                m.d.comb += [self.pool_addr.eq(c), self.pool_en.eq(1), rd.addr.eq(k * C + c), rd.en.eq(1)]
+                # (With a power-of-two C the address is k and c side by side: no adder. The read at c = C is
+                # not used.)
+                addr = Cat(c[:C.bit_length() - 1], k) if C & (C - 1) == 0 else k * C + c
+                m.d.comb += [self.pool_addr.eq(c), self.pool_en.eq(1), rd.addr.eq(addr), rd.en.eq(1)]
                 with m.If(c == 0):
                     with m.Switch(k):
                         for kk, b in enumerate(self._bias):
@@ -109,17 +113,20 @@ class Classifier(wiring.Component):
                 with m.Else():
                     m.d.sync += c.eq(c + 1)
             with m.State("EMIT"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(mac)]
+                m.d.comb += self.o.valid.eq(1)
                 with m.If(self.o.ready):
-                    with m.If((k == 0) | (mac > best)):
+                    better = (k == 0) | (mac > best)
+                    with m.If(better):
                         m.d.sync += [best.eq(mac), best_k.eq(k)]
                     with m.If(k == K - 1):
+                        # The class goes out of the same register as the logits (no output multiplexer).
+                        m.d.sync += mac.eq(Mux(better, k, best_k))
                         m.next = "CLASS"
                     with m.Else():
                         m.d.sync += k.eq(k + 1)
                         m.next = "MAC"
             with m.State("CLASS"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(best_k), self.o.payload.last.eq(1)]
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.last.eq(1)]
                 with m.If(self.o.ready):
                     m.next = "IDLE"
         return m
