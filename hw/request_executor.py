@@ -34,7 +34,8 @@ reply_data : Out(stream.Signature(8))               to ReplyEncoder: the payload
 features : Out(stream.Signature(signed(8)))         -> Accelerator.i
 logits : In(stream.Signature(LOGITS_LAYOUT))        <- Accelerator.o (n_classes logits, then the class
                                                     with last)
-accelerator_reset : Out(1)                          one-cycle pulse on RESET
+accelerator_reset : Out(1)                          one-cycle pulse on RESET, from a register: high the cycle
+                                                    after RESET is taken (no logit is taken then)
 running : Out(1)                                    a classification started by RUN has not delivered its
                                                     class
 result_valid, result_class : Out                    the last result
@@ -137,7 +138,11 @@ class RequestExecutor(wiring.Component):
         result_ptr = Signal(8, init=1)
         byte_sel = Signal(2)
         value = self.logits.payload.value
-        with m.If(self.logits.valid & ~chunk_write):
+        # The accelerator's reset is a register (its fan-out to every accelerator flip-flop starts at a
+        # flip-flop, off the critical path): high the cycle after RESET; no logit is taken in that cycle.
+        reset_now = Signal()
+        m.d.sync += self.accelerator_reset.eq(reset_now)
+        with m.If(self.logits.valid & ~chunk_write & ~self.accelerator_reset):
             with m.If(self.logits.payload.last):
                 m.d.comb += [self.logits.ready.eq(1), mem_w.addr.eq(0), mem_w.data.eq(value[:8]),
                              mem_w.en.eq(1)]
@@ -146,7 +151,7 @@ class RequestExecutor(wiring.Component):
                 m.d.comb += [self.logits.ready.eq(byte_sel == 3), mem_w.addr.eq(result_ptr),
                              mem_w.data.eq(value.word_select(byte_sel, 8)), mem_w.en.eq(1)]
                 m.d.sync += [result_ptr.eq(result_ptr + 1), byte_sel.eq(byte_sel + 1)]
-        with m.If(self.accelerator_reset | start_run):
+        with m.If(reset_now | start_run):
             m.d.sync += [result_ptr.eq(1), byte_sel.eq(0)]
         with m.If(start_run):
             m.d.sync += [running.eq(1), result_valid.eq(0), cycles.eq(0)]
@@ -211,7 +216,7 @@ class RequestExecutor(wiring.Component):
                             with m.Case(int(Command.RESULT)):
                                 m.next = "WAIT_RESULT"
                             with m.Case(int(Command.RESET)):
-                                m.d.comb += self.accelerator_reset.eq(1)
+                                m.d.comb += reset_now.eq(1)
                                 m.d.sync += [count.eq(0), running.eq(0), result_valid.eq(0)]
                                 reply(_Reply.EMPTY)
                             with m.Case(int(Command.STATUS)):
