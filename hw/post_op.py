@@ -17,26 +17,30 @@ Datapath (4 stages, one beat per cycle, the whole pipeline stalls while ``o.vali
 1. accept: register acc, acc_res (0 for layers without a residual); read the channel's constants.
 2. multiply and add: z = (acc * mult + bias') + acc_res * mult_res into one register, where bias' =
    bias + 2^(shift-1) (the rounding constant folded in at elaboration; exact: round_shift(z, s) =
-   (z + 2^(s-1)) >> s). Two ``acc_width`` x 16 signed multipliers, unregistered (one when no layer has
-   a residual): for ``acc_width`` <= 16 each is one iCE40 SB_MAC16 (2 of the UP5K's 8 DSPs), and the
-   first one's own adder adds the bias, so only the second sum takes logic cells (with the register's
-   flip-flops in them). Each sum is as wide as the tables bound it (|acc| <= 2^(acc_width-1)), which
-   keeps the first within the DSP's 32 bits for the bundled model. Registered products and a separate
-   bias stage cost 134 more logic cells on the UP5K board build (flip-flops alone, and a second adder).
-   Sharing one DSP over two cycles would halve the rate and add input multiplexers (logic cells) to
-   save a DSP, of which the UP5K has spare.
-3. shift and clip: the shift is a per-layer constant, so a mux over the layers of constant shifts
-   (wiring) replaces a 48-bit barrel shifter; then ReLU/saturation into an 8-bit register.
+   (z + 2^(s-1)) >> s). Two ``acc_width`` x 16 signed multipliers (one when no layer has a residual):
+   for ``acc_width`` <= 16 each is one iCE40 SB_MAC16 (2 of the UP5K's 8 DSPs) and yosys puts all of
+   stage 2 inside them -- the acc register (DSP input register), both adders and the z register (the
+   second DSP's output register, its hold input the stall) -- because the data registers are
+   reset_less (a DSP register has no synchronous reset; only the valid bits are reset). Each sum is as
+   wide as the tables bound it (|acc| <= 2^(acc_width-1)), 32 bits for the bundled model: the DSPs'
+   width. On the UP5K board build this stage costs 230 logic cells less than registered products, a
+   separate bias stage and reset data registers did. Sharing one DSP over two cycles would halve the
+   rate and add input multiplexers (logic cells) to save a DSP, of which the UP5K has spare.
+3. shift and clip: the shift is a per-layer constant, so per distinct shift the 8 result bits of
+   z >> s and whether the bits above them are all the sign (a multiplexer over the layers of
+   constant shifts, no barrel shifter, no comparator); then ReLU/saturation into an 8-bit register.
 4. output register (``o.payload``).
 
 Constants: per-channel mult and bias' in one ROM (``Memory`` initialized at elaboration; EBR on iCE40),
-mult_res in a second ROM holding only the residual layers' channels — per-channel tables are too big for
-LUT muxes. Per-layer scalars (shift, c_out, table bases, has-residual) are constant muxes on the layer
-index: a few bits each, not worth a memory. A retrained checkpoint changes only the initial contents.
+the residual layers' channels first, so that mult_res, in a second ROM holding only those channels, is
+read at the low bits of the same address (no second address counter) -- per-channel tables are too big
+for LUT muxes. Per-layer scalars (shift, c_out, table bases, has-residual) are constant muxes on the
+layer index: a few bits each, not worth a memory. A retrained checkpoint changes only the initial
+contents.
 
 Resources (``ternkws synth --unit post_op``, bundled 3x1x64 model: 6 layers, 576 channels, 2 residual
-layers, acc_width 16; iCE40 UP5K): 413 LC, 189 FF, 2 DSP, 9 BRAM (constants 576 x 40 bit: 8, mult_res
-192 x 16 bit: 1), Fmax 39.2 MHz.
+layers, acc_width 16; iCE40 UP5K): see reports/units.md; in the UP5K board build (boards/breakdown.py)
+214 LC, 72 FF, 2 DSP, 9 BRAM (constants 576 x 38 bit: 8, mult_res 256 x 16 bit: 1).
 """
 
 from dataclasses import dataclass
@@ -144,22 +148,25 @@ class PostOp(wiring.Component):
         return 2 if self.residual else 1
 
     def _tables(self):
-        """Per-channel ROM contents: (mult, bias + rounding) of all layers, mult_res of residual layers."""
-        mult, bias, mult_res, bases, res_bases = [], [], [], [], []
-        for layer in self._layers:
-            bases.append(len(mult))
+        """Per-channel ROM contents: (mult, bias + rounding) of all layers, the residual layers' channels
+        first, so that a residual channel's mult_res sits at the same address of its own ROM (which holds
+        only those); and each layer's first address."""
+        order = sorted(range(len(self._layers)), key=lambda n: not self._layers[n].residual)
+        mult, bias, mult_res, bases = [], [], [], [0] * len(self._layers)
+        for n in order:
+            layer = self._layers[n]
+            bases[n] = len(mult)
             rounding = (1 << (layer.shift - 1)) if layer.shift else 0
             mult += [int(v) for v in layer.mult]
             bias += [int(v) + rounding for v in layer.bias]
-            res_bases.append(len(mult_res) if layer.residual else 0)
             if layer.residual:
                 mult_res += [int(v) for v in layer.mult_res]
-        return mult, bias, mult_res, bases, res_bases
+        return mult, bias, mult_res, bases
 
     def elaborate(self, platform):
         m = Module()
         layers, aw = self._layers, self._acc_width
-        mult_t, bias_t, mult_res_t, bases, res_bases = self._tables()
+        mult_t, bias_t, mult_res_t, bases = self._tables()
         bias_width = _signed_width(bias_t)
         residual = self.residual
         max_c_out = max(layer.c_out for layer in layers)
@@ -184,7 +191,10 @@ class PostOp(wiring.Component):
                   for mv, bv in zip(mult_t, bias_t)])
         consts_rd = consts_mem.read_port(transparent_for=())
         if residual:
-            m.submodules.mult_res = res_mem = Memory(shape=signed(MULT_BITS), depth=len(mult_res_t),
+            # Addressed by the low bits of the constants' address (the residual channels come first);
+            # rows past them are read for other layers' channels, whose acc_res is 0.
+            res_bits = max((len(mult_res_t) - 1).bit_length(), 1)
+            m.submodules.mult_res = res_mem = Memory(shape=signed(MULT_BITS), depth=1 << res_bits,
                                                      init=mult_res_t)
             res_rd = res_mem.read_port(transparent_for=())
 
@@ -196,32 +206,31 @@ class PostOp(wiring.Component):
         ch = Signal(range(max_c_out))
         cur_layer = Signal(range(len(layers)))
         next_addr = Signal(range(len(mult_t) + 1))
-        next_res_addr = Signal(range(len(mult_res_t) + 1))
         eff_layer = Signal(range(len(layers)))
         addr = Signal(range(len(mult_t)))
-        res_addr = Signal(range(max(len(mult_res_t), 1)))
         c_out_m1 = Signal(range(max_c_out))
         has_res = Signal()
-        m.d.comb += [eff_layer.eq(Mux(ch == 0, self.layer, cur_layer)),
-                     addr.eq(next_addr), res_addr.eq(next_res_addr)]
+        m.d.comb += [eff_layer.eq(Mux(ch == 0, self.layer, cur_layer)), addr.eq(next_addr)]
         with m.Switch(eff_layer):
             for n, layer in enumerate(layers):
                 with m.Case(n):
                     m.d.comb += [c_out_m1.eq(layer.c_out - 1), has_res.eq(layer.residual)]
                     with m.If(ch == 0):
-                        m.d.comb += [addr.eq(bases[n]), res_addr.eq(res_bases[n])]
+                        m.d.comb += addr.eq(bases[n])
         m.d.comb += [consts_rd.addr.eq(addr), consts_rd.en.eq(adv)]
         if residual:
-            m.d.comb += [res_rd.addr.eq(res_addr), res_rd.en.eq(adv)]
+            m.d.comb += [res_rd.addr.eq(addr[:res_bits]), res_rd.en.eq(adv)]
         with m.If(take):
-            m.d.sync += [cur_layer.eq(eff_layer), next_addr.eq(addr + 1), next_res_addr.eq(res_addr + 1),
+            m.d.sync += [cur_layer.eq(eff_layer), next_addr.eq(addr + 1),
                          ch.eq(Mux(ch == c_out_m1, 0, ch + 1))]
 
         # --- stages 1..3 -------------------------------------------------------------------------
+        # The valid bits are reset; the data registers need not be (reset_less: their flip-flops' reset
+        # input zeroes acc_res for the layers without a residual, with no multiplexer).
         v1, v2, v3 = Signal(), Signal(), Signal()
-        acc1 = Signal(signed(aw))
-        acc_res1 = Signal(signed(aw))
-        layer1, layer2 = (Signal(range(len(layers)), name=f"layer{n}") for n in (1, 2))
+        acc1 = Signal(signed(aw), reset_less=True)
+        acc_res1 = Signal(signed(aw), reset_less=True)
+        layer1, layer2 = (Signal(range(len(layers)), name=f"layer{n}", reset_less=True) for n in (1, 2))
         const1 = consts(consts_rd.data)
         # stage 2: z = acc * mult + bias' (one DSP: multiplier and its adder) + acc_res * mult_res (the
         # second DSP), unregistered, into one register; each sum as wide as its bound for these tables.
@@ -230,19 +239,32 @@ class PostOp(wiring.Component):
         z = p1
         if residual:
             z = p1 + acc_res1 * res_rd.data
-        z2 = Signal(signed(z_width))
+        z2 = Signal(signed(z_width), reset_less=True)
 
-        shifted = Signal(signed(z_width))
+        # stage 3: per distinct shift, the 8 result bits of z >> s and whether z >> s fits them (bits
+        # above them all equal to the sign: zero for ReLU's non-negative range); then clip.
+        neg = z2[-1]
+        result = Signal(8)
+        fits = Signal()
         shifts = {}                                    # shift -> layers using it
         for n, layer in enumerate(layers):
             shifts.setdefault(layer.shift, []).append(n)
         with m.Switch(layer2):
             for s, members in shifts.items():
                 with m.Case(*members):
-                    m.d.comb += shifted.eq(z2 >> s)
-        lo = 0 if self._relu else -128
-        y = Mux(shifted > 127, 127, Mux(shifted < lo, lo, shifted[:8]))
-        y3 = Signal(signed(8))
+                    shifted = z2 >> s
+                    high = shifted[7:] if len(shifted) > 7 else shifted[-1:]
+                    if self._relu:
+                        ok = ~high.any() if len(shifted) > 7 else ~neg
+                    else:
+                        ok = (high == 0) | high.all() if len(shifted) > 7 else 1
+                    m.d.comb += [result.eq(shifted[:8] if len(shifted) >= 8 else shifted.as_signed()),
+                                 fits.eq(ok)]
+        if self._relu:
+            y = Mux(neg, 0, Mux(fits, result, 127))
+        else:
+            y = Mux(fits, result, Mux(neg, -128, 127))
+        y3 = Signal(8, reset_less=True)
 
         with m.If(adv):
             m.d.sync += [
