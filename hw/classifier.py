@@ -82,10 +82,21 @@ class Classifier(wiring.Component):
         # weights and biases can give with any pool sum the port carries, at most LOGIT_BITS (wider
         # logits wrap to LOGIT_BITS either way, as the logit register always did).
         width = self.accumulator_bits
-        mac = Signal(signed(width))
+        # reset_less: yosys then builds the accumulator inside the SB_MAC16 (its adder, its output register
+        # with a hold, its load from C/D for the bias and the class index): no logic cells for it.
+        mac = Signal(signed(width), reset_less=True)
         best = Signal(signed(width))
         best_k = Signal(range(K))
-        product = rd.data * self.pool_data
+        load, load_value, update = Signal(), Signal(signed(width)), Signal()
+        bias_k = Signal(signed(width))
+        with m.Switch(k):
+            for kk, b in enumerate(self._bias):
+                with m.Case(kk):
+                    m.d.comb += bias_k.eq(int(b))
+        acc_next = Signal(signed(width))
+        m.d.comb += acc_next.eq(Mux(load, load_value, rd.data * self.pool_data + mac))
+        with m.If(update):
+            m.d.sync += mac.eq(acc_next)
 
         m.d.comb += self.o.payload.value.eq(mac)
         with m.FSM(name="classify"):
@@ -95,18 +106,12 @@ class Classifier(wiring.Component):
                     m.d.sync += [k.eq(0), c.eq(0)]
                     m.next = "MAC"
             with m.State("MAC"):
-                # One MAC per cycle: cycle c issues the reads of channel c, cycle c + 1 accumulates it.
-                # (With a power-of-two C the address is k and c side by side: no adder. The read at c = C is
-                # not used.)
+                # One MAC per cycle: cycle c issues the reads of channel c, cycle c + 1 accumulates it
+                # (cycle 0 loads the bias). With a power-of-two C the address is k and c side by side: no
+                # adder. The read at c = C is not used.
                 addr = Cat(c[:C.bit_length() - 1], k) if C & (C - 1) == 0 else k * C + c
-                m.d.comb += [self.pool_addr.eq(c), self.pool_en.eq(1), rd.addr.eq(addr), rd.en.eq(1)]
-                with m.If(c == 0):
-                    with m.Switch(k):
-                        for kk, b in enumerate(self._bias):
-                            with m.Case(kk):
-                                m.d.sync += mac.eq(int(b))
-                with m.Else():
-                    m.d.sync += mac.eq(mac + product)
+                m.d.comb += [self.pool_addr.eq(c), self.pool_en.eq(1), rd.addr.eq(addr), rd.en.eq(1),
+                             update.eq(1), load.eq(c == 0), load_value.eq(bias_k)]
                 with m.If(c == C):
                     m.d.sync += c.eq(0)
                     m.next = "EMIT"
@@ -120,7 +125,7 @@ class Classifier(wiring.Component):
                         m.d.sync += [best.eq(mac), best_k.eq(k)]
                     with m.If(k == K - 1):
                         # The class goes out of the same register as the logits (no output multiplexer).
-                        m.d.sync += mac.eq(Mux(better, k, best_k))
+                        m.d.comb += [update.eq(1), load.eq(1), load_value.eq(Mux(better, k, best_k))]
                         m.next = "CLASS"
                     with m.Else():
                         m.d.sync += k.eq(k + 1)
