@@ -273,23 +273,27 @@ def _attribute(mod, kinds, scopes, rule):
             where[name] = scope
             stats["name"] += 1
     by_fanout()
-    unattributed = set()
-    for name, scope in loose.items():
-        if name in where:
-            continue
-        votes = Counter()
-        for bits in all_cells[name].get("connections", {}).values():
-            for b in bits:
-                if ignored(b):
-                    continue
-                for other in cells_of_bit[b]:
-                    if other != name and other in where:
-                        votes[where[other]] += 1
-        if votes:
-            where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-            stats["neighbours"] += 1
-        else:
-            unattributed.add(name)
+    left = [name for name in loose if name not in where]
+    for _ in range(FANOUT_ROUNDS):           # (a chain of generated cells resolves one link a round)
+        still = []
+        for name in left:
+            votes = Counter()
+            for bits in all_cells[name].get("connections", {}).values():
+                for b in bits:
+                    if ignored(b):
+                        continue
+                    for other in cells_of_bit[b]:
+                        if other != name and other in where:
+                            votes[where[other]] += 1
+            if votes:
+                where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+                stats["neighbours"] += 1
+            else:
+                still.append(name)
+        if len(still) == len(left):
+            break
+        left = still
+    unattributed = set(left)
     return where, stats, unattributed, by_name
 
 
