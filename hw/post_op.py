@@ -31,16 +31,19 @@ Datapath (4 stages, one beat per cycle, the whole pipeline stalls while ``o.vali
    constant shifts, no barrel shifter, no comparator); then ReLU/saturation into an 8-bit register.
 4. output register (``o.payload``).
 
-Constants: per-channel mult and bias' in one ROM (``Memory`` initialized at elaboration; EBR on iCE40),
-the residual layers' channels first, so that mult_res, in a second ROM holding only those channels, is
-read at the low bits of the same address (no second address counter) -- per-channel tables are too big
-for LUT muxes. Per-layer scalars (shift, c_out, table bases, has-residual) are constant muxes on the
-layer index: a few bits each, not worth a memory. A retrained checkpoint changes only the initial
-contents.
+Constants: per-channel mult and bias' words (``Memory`` initialized at elaboration; EBR on iCE40), the
+residual layers' channels first, so that a residual channel's mult_res sits at the low bits of the same
+address of its own ROM (no second address counter). A table of more than 512 rows would be cut by yosys
+into 256-row blocks behind a wide output multiplexer (83 LUTs for the bundled model's 576 rows); when
+the rows past 512 fit beside mult_res in one 256-row memory (`packed_constants`), the first 512 rows
+are one 512 x 38 memory (5 EBR, no multiplexer) and the tail shares the mult_res memory (3 EBR): 8 EBR
+instead of 9 and a 2:1 multiplexer. Per-layer scalars (shift, c_out, table bases, has-residual) are
+constant muxes on the layer index: a few bits each, not worth a memory. A retrained checkpoint changes
+only the initial contents.
 
-Resources (``ternkws synth --unit post_op``, bundled 3x1x64 model: 6 layers, 576 channels, 2 residual
-layers, acc_width 16; iCE40 UP5K): see reports/units.md; in the UP5K board build (boards/breakdown.py)
-214 LC, 72 FF, 2 DSP, 9 BRAM (constants 576 x 38 bit: 8, mult_res 256 x 16 bit: 1).
+Resources (UP5K board build, boards/breakdown.py; bundled 3x1x64 model: 6 layers, 576 channels, 2
+residual layers, acc_width 16): 177 LC, 71 FF, 2 DSP, 8 EBR (`ternkws synth --unit post_op` measures
+the unit alone, reports/units.md).
 """
 
 from dataclasses import dataclass
@@ -57,6 +60,7 @@ from ternkws.hw.params import check_bool, check_int, check_int_array, check_sequ
 __all__ = ["PostOpLayer", "PostOp", "check_config", "MAX_SHIFT", "MAX_ACC_WIDTH"]
 
 MAX_SHIFT = Z_BITS - 8          # 40
+SPLIT = 512                     # rows of the main constants memory when the table is longer
 # |acc * mult| + |acc_res * mult_res| + |bias| <= 2 * 2^(w-1) * 2^15 + 2^31 < 2^47 needs w <= 31
 MAX_ACC_WIDTH = Z_BITS - MULT_BITS - 1
 
@@ -147,6 +151,14 @@ class PostOp(wiring.Component):
         """acc_width x 16 signed multipliers: 1, or 2 when some layer has a residual."""
         return 2 if self.residual else 1
 
+    @property
+    def packed_constants(self):
+        """True when the constants table is longer than SPLIT rows and its tail fits the residual ROM's
+        memory (256 rows) beside mult_res: two memories and no wide output multiplexer (elaborate())."""
+        n_rows = sum(layer.c_out for layer in self._layers)
+        n_res = sum(layer.c_out for layer in self._layers if layer.residual)
+        return self.residual and n_rows > SPLIT and n_res + (n_rows - SPLIT) <= 256
+
     def _tables(self):
         """Per-channel ROM contents: (mult, bias + rounding) of all layers, the residual layers' channels
         first, so that a residual channel's mult_res sits at the same address of its own ROM (which holds
@@ -185,18 +197,31 @@ class PostOp(wiring.Component):
         assert z_width <= Z_BITS
 
         consts = data.StructLayout({"mult": signed(MULT_BITS), "bias": signed(bias_width)})
-        m.submodules.consts = consts_mem = Memory(
-            shape=unsigned(consts.size), depth=len(mult_t),
-            init=[(mv & 0xFFFF) | ((bv & ((1 << bias_width) - 1)) << MULT_BITS)
-                  for mv, bv in zip(mult_t, bias_t)])
-        consts_rd = consts_mem.read_port(transparent_for=())
-        if residual:
-            # Addressed by the low bits of the constants' address (the residual channels come first);
-            # rows past them are read for other layers' channels, whose acc_res is 0.
-            res_bits = max((len(mult_res_t) - 1).bit_length(), 1)
-            m.submodules.mult_res = res_mem = Memory(shape=signed(MULT_BITS), depth=1 << res_bits,
-                                                     init=mult_res_t)
-            res_rd = res_mem.read_port(transparent_for=())
+        words = [(mv & 0xFFFF) | ((bv & ((1 << bias_width) - 1)) << MULT_BITS) for mv, bv in zip(mult_t, bias_t)]
+        n_rows, n_res = len(words), len(mult_res_t)
+        # Memory layout (iCE40 EBR: 256 x 16, 512 x 8, 1024 x 4 or 2048 x 2 each). A table deeper than
+        # 512 rows would be cut into 256-row blocks whose outputs a wide multiplexer selects (83 LUTs for
+        # the bundled model's 576 rows): instead the first SPLIT rows are one 512-deep memory (no
+        # multiplexer) and the rest share a 256-row memory with mult_res -- the residual rows' mult_res
+        # at rows 0.., the remaining constants at its last rows -- whenever they fit it together.
+        packed = self.packed_constants
+        if packed:
+            tail = n_rows - SPLIT
+            m.submodules.consts = consts_mem = Memory(shape=unsigned(consts.size), depth=SPLIT,
+                                                      init=words[:SPLIT])
+            side = [v & 0xFFFF for v in mult_res_t] + [0] * (256 - n_res - tail) + words[SPLIT:]
+            m.submodules.side = side_mem = Memory(shape=unsigned(consts.size), depth=256, init=side)
+            consts_rd, side_rd = consts_mem.read_port(transparent_for=()), side_mem.read_port(transparent_for=())
+        else:
+            m.submodules.consts = consts_mem = Memory(shape=unsigned(consts.size), depth=n_rows, init=words)
+            consts_rd = consts_mem.read_port(transparent_for=())
+            if residual:
+                # Addressed by the low bits of the constants' address (the residual channels come first);
+                # rows past them are read for other layers' channels, whose acc_res is 0.
+                res_bits = max((n_res - 1).bit_length(), 1)
+                m.submodules.mult_res = res_mem = Memory(shape=signed(MULT_BITS), depth=1 << res_bits,
+                                                         init=mult_res_t)
+                res_rd = res_mem.read_port(transparent_for=())
 
         adv = Signal()
         m.d.comb += [adv.eq(~self.o.valid | self.o.ready), self.i.ready.eq(adv)]
@@ -218,7 +243,11 @@ class PostOp(wiring.Component):
                     with m.If(ch == 0):
                         m.d.comb += addr.eq(bases[n])
         m.d.comb += [consts_rd.addr.eq(addr), consts_rd.en.eq(adv)]
-        if residual:
+        if packed:
+            tail_row = Signal(range(256))
+            m.d.comb += [tail_row.eq(addr - SPLIT + (256 - tail)),
+                         side_rd.addr.eq(Mux(addr >= SPLIT, tail_row, addr[:8])), side_rd.en.eq(adv)]
+        elif residual:
             m.d.comb += [res_rd.addr.eq(addr[:res_bits]), res_rd.en.eq(adv)]
         with m.If(take):
             m.d.sync += [cur_layer.eq(eff_layer), next_addr.eq(addr + 1),
@@ -231,14 +260,22 @@ class PostOp(wiring.Component):
         acc1 = Signal(signed(aw), reset_less=True)
         acc_res1 = Signal(signed(aw), reset_less=True)
         layer1, layer2 = (Signal(range(len(layers)), name=f"layer{n}", reset_less=True) for n in (1, 2))
-        const1 = consts(consts_rd.data)
+        if packed:
+            in_tail = Signal(reset_less=True)           # the row read for stage 1 is in the side memory
+            with m.If(adv):
+                m.d.sync += in_tail.eq(addr >= SPLIT)
+            const1 = consts(Mux(in_tail, side_rd.data, consts_rd.data))
+            mult_res1 = side_rd.data[:MULT_BITS].as_signed()
+        else:
+            const1 = consts(consts_rd.data)
+            mult_res1 = res_rd.data if residual else None
         # stage 2: z = acc * mult + bias' (one DSP: multiplier and its adder) + acc_res * mult_res (the
         # second DSP), unregistered, into one register; each sum as wide as its bound for these tables.
         p1 = Signal(signed(p1_width))
         m.d.comb += p1.eq(acc1 * const1.mult + const1.bias)
         z = p1
         if residual:
-            z = p1 + acc_res1 * res_rd.data
+            z = p1 + acc_res1 * mult_res1
         z2 = Signal(signed(z_width), reset_less=True)
 
         # stage 3: per distinct shift, the 8 result bits of z >> s and whether z >> s fits them (bits
