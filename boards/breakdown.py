@@ -13,8 +13,10 @@ of the elaborate() that built it (`module_src`). Each placed cell is attributed 
 
 1. anchors, by source line. A cell whose yosys `src` attribute names a Python line (registers, DSPs,
    and the LUTs packed with a register) belongs to the instance built by the class holding that line;
-   where that class builds several instances (two Regroups, two MemoryReaders), to the one nearest
-   the instance its name says (tree distance; a tie keeps the name). This fixes the nets that cross a
+   where that class builds several instances (three Regroups, two MemoryReaders), to the one nearest
+   the instance its name says (tree distance); of several as near, to the one the named net reaches
+   in the yosys netlist (a flattened net keeps all its names: `accelerator.o__payload$51` is also
+   `to_mixer.o__payload`); else the name's. This fixes the nets that cross a
    module boundary and keep one side's name: `executor.payload__payload` is a parser register,
    `accelerator.o__payload` the classifier's accumulator.
 2. anchors, by name. Registers, memories, DSPs and I/O cells without a source line belong to the
@@ -26,7 +28,10 @@ of the elaborate() that built it (`module_src`). Each placed cell is attributed 
    output reaches nothing placed takes its name's instance, else that of most connected cells, else
    an `unattributed` row; the packer's constant drivers go to the root.
 
-Every placed cell lands in exactly one row, so the rows add up to nextpnr's totals (`check`). The
+Every placed cell lands in exactly one row, so the rows add up to nextpnr's totals (`check`). A
+register of a class built several times (Regroup) that Amaranth names after the parent's signal it
+drives, with no other name to tell the instance, stays with the parent: the 64-bit output register of
+the accelerator's to_mixer Regroup counts in the accelerator's own figure. The
 uncertainty is the logic at module boundaries, which synthesis merges across them: a multiplexer a
 module computes for its neighbour's register counts for the neighbour (the executor's reply-byte
 multiplexer counts for the encoder's CRC and uart_tx's shift register). `logic_cells_by_name` bounds
@@ -181,9 +186,30 @@ def _has_ff(cell):
     return cell.get("type") != "TRELLIS_COMB"
 
 
-def _attribute(mod, kinds, scopes, rule):
+_NET_OF_CELL = re.compile(r"^(.*?)(?:_SB_|_TRELLIS_|_CCU2C_|_LUT4_|_DP16KD|_MULT18X18D|\$CARRY|$)")
+
+
+def _aliases(netlist, scopes):
+    """{net name: scopes of every net sharing a bit with it} from the yosys netlist: a signal connected
+    between a module and its child keeps one name after flattening, but every name stays a netname."""
+    if netlist is None:
+        return {}
+    names = _top_module(netlist).get("netnames", {})
+    by_bit = defaultdict(set)
+    for name, info in names.items():
+        scope = _scope_of(name.lstrip("\\") + ".x", scopes)
+        for b in info.get("bits", ()):
+            if isinstance(b, int):
+                by_bit[b].add(scope)
+    return {name.lstrip("\\"): set().union(*(by_bit[b] for b in info.get("bits", ()) if isinstance(b, int)))
+            for name, info in names.items()}
+
+
+def _attribute(mod, kinds, scopes, rule, aliases=None):
     """{cell name: scope} for every placed cell of the routed module `mod` under `rule` ("name" or
-    "fanout"), with the counts of each step and the unattributed cells."""
+    "fanout"), with the counts of each step and the unattributed cells. `aliases` (_aliases()) breaks the
+    ties of step 1: of the nearest instances its source line allows, the one a net of its name reaches."""
+    aliases = aliases or {}
     by_file = defaultdict(list)
     for path, f in scopes.items():
         if f:
@@ -217,6 +243,10 @@ def _attribute(mod, kinds, scopes, rule):
             if scope not in candidates:
                 best = min(_distance(scope, p) for p in candidates)
                 nearest = [p for p in candidates if _distance(scope, p) == best]
+                if len(nearest) > 1:
+                    net = _NET_OF_CELL.match(name)
+                    reached = aliases.get(net.group(1), set()) if net else set()
+                    nearest = [p for p in nearest if p in reached] or nearest
                 if len(nearest) == 1:
                     scope = nearest[0]
             anchored[name] = scope
@@ -273,23 +303,27 @@ def _attribute(mod, kinds, scopes, rule):
             where[name] = scope
             stats["name"] += 1
     by_fanout()
-    unattributed = set()
-    for name, scope in loose.items():
-        if name in where:
-            continue
-        votes = Counter()
-        for bits in all_cells[name].get("connections", {}).values():
-            for b in bits:
-                if ignored(b):
-                    continue
-                for other in cells_of_bit[b]:
-                    if other != name and other in where:
-                        votes[where[other]] += 1
-        if votes:
-            where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-            stats["neighbours"] += 1
-        else:
-            unattributed.add(name)
+    left = [name for name in loose if name not in where]
+    for _ in range(FANOUT_ROUNDS):           # (a chain of generated cells resolves one link a round)
+        still = []
+        for name in left:
+            votes = Counter()
+            for bits in all_cells[name].get("connections", {}).values():
+                for b in bits:
+                    if ignored(b):
+                        continue
+                    for other in cells_of_bit[b]:
+                        if other != name and other in where:
+                            votes[where[other]] += 1
+            if votes:
+                where[name] = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+                stats["neighbours"] += 1
+            else:
+                still.append(name)
+        if len(still) == len(left):
+            break
+        left = still
+    unattributed = set(left)
     return where, stats, unattributed, by_name
 
 
@@ -328,9 +362,10 @@ def breakdown(routed, netlist=None, family="ice40"):
     scopes = _scopes(netlist, [n for n in cells if not _generated(n)])
 
     # The fanout rule is the table's; the name rule's LC per module bounds the boundary uncertainty.
-    where, stats, unattributed, by_name = _attribute(mod, kinds, scopes, "fanout")
+    aliases = _aliases(netlist, scopes)
+    where, stats, unattributed, by_name = _attribute(mod, kinds, scopes, "fanout", aliases)
     own, total = _tally(cells, kinds, family, where, unattributed)
-    n_where, _, n_unattributed, _ = _attribute(mod, kinds, scopes, "name")
+    n_where, _, n_unattributed, _ = _attribute(mod, kinds, scopes, "name", aliases)
     n_own, _ = _tally(cells, kinds, family, n_where, n_unattributed)
     moved = sum(1 for name in cells if name in by_name and n_where.get(name) != where.get(name))
 

@@ -4,7 +4,7 @@ logit[k] = bias[k] + sum_c weight[k, c] * pool[c]; class = the first k with the 
 sums live outside (the accelerator keeps them in its acc_res memory); the classifier reads them through
 a memory read port of its own signature. The weights are a ROM (n_classes * channels int8) and the
 biases constants, both from the checkpoint at elaboration. One register accumulates each logit and
-is emitted as it (no copy); it is `accumulator_bits` wide: enough for the largest |logit| these
+is emitted as it (no copy; the class index goes out of it too); it is `accumulator_bits` wide: enough for the largest |logit| these
 weights and biases give with any pool sum the port can carry, sign-extended to 32 bits on `o` (at
 most 32: a wider one would wrap to 32 bits on `o` anyway). The bundled model needs 28 bits.
 
@@ -25,7 +25,7 @@ taken, both counted, without back-pressure: n_classes * (channels + 2) + 2 cycle
 """
 
 import numpy as np
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -82,11 +82,23 @@ class Classifier(wiring.Component):
         # weights and biases can give with any pool sum the port carries, at most LOGIT_BITS (wider
         # logits wrap to LOGIT_BITS either way, as the logit register always did).
         width = self.accumulator_bits
-        mac = Signal(signed(width))
+        # reset_less: yosys then builds the accumulator inside the SB_MAC16 (its adder, its output register
+        # with a hold, its load from C/D for the bias and the class index): no logic cells for it.
+        mac = Signal(signed(width), reset_less=True)
         best = Signal(signed(width))
         best_k = Signal(range(K))
-        product = rd.data * self.pool_data
+        load, load_value, update = Signal(), Signal(signed(width)), Signal()
+        bias_k = Signal(signed(width))
+        with m.Switch(k):
+            for kk, b in enumerate(self._bias):
+                with m.Case(kk):
+                    m.d.comb += bias_k.eq(int(b))
+        acc_next = Signal(signed(width))
+        m.d.comb += acc_next.eq(Mux(load, load_value, rd.data * self.pool_data + mac))
+        with m.If(update):
+            m.d.sync += mac.eq(acc_next)
 
+        m.d.comb += self.o.payload.value.eq(mac)
         with m.FSM(name="classify"):
             with m.State("IDLE"):
                 m.d.comb += self.idle.eq(1)
@@ -94,32 +106,32 @@ class Classifier(wiring.Component):
                     m.d.sync += [k.eq(0), c.eq(0)]
                     m.next = "MAC"
             with m.State("MAC"):
-                # One MAC per cycle: cycle c issues the reads of channel c, cycle c + 1 accumulates it.
-                m.d.comb += [self.pool_addr.eq(c), self.pool_en.eq(1), rd.addr.eq(k * C + c), rd.en.eq(1)]
-                with m.If(c == 0):
-                    with m.Switch(k):
-                        for kk, b in enumerate(self._bias):
-                            with m.Case(kk):
-                                m.d.sync += mac.eq(int(b))
-                with m.Else():
-                    m.d.sync += mac.eq(mac + product)
+                # One MAC per cycle: cycle c issues the reads of channel c, cycle c + 1 accumulates it
+                # (cycle 0 loads the bias). With a power-of-two C the address is k and c side by side: no
+                # adder. The read at c = C is not used.
+                addr = Cat(c[:C.bit_length() - 1], k) if C & (C - 1) == 0 else k * C + c
+                m.d.comb += [self.pool_addr.eq(c), self.pool_en.eq(1), rd.addr.eq(addr), rd.en.eq(1),
+                             update.eq(1), load.eq(c == 0), load_value.eq(bias_k)]
                 with m.If(c == C):
                     m.d.sync += c.eq(0)
                     m.next = "EMIT"
                 with m.Else():
                     m.d.sync += c.eq(c + 1)
             with m.State("EMIT"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(mac)]
+                m.d.comb += self.o.valid.eq(1)
                 with m.If(self.o.ready):
-                    with m.If((k == 0) | (mac > best)):
+                    better = (k == 0) | (mac > best)
+                    with m.If(better):
                         m.d.sync += [best.eq(mac), best_k.eq(k)]
                     with m.If(k == K - 1):
+                        # The class goes out of the same register as the logits (no output multiplexer).
+                        m.d.comb += [update.eq(1), load.eq(1), load_value.eq(Mux(better, k, best_k))]
                         m.next = "CLASS"
                     with m.Else():
                         m.d.sync += k.eq(k + 1)
                         m.next = "MAC"
             with m.State("CLASS"):
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.value.eq(best_k), self.o.payload.last.eq(1)]
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.last.eq(1)]
                 with m.If(self.o.ready):
                     m.next = "IDLE"
         return m

@@ -26,7 +26,8 @@ rx : In(stream.Signature(8))                bytes from the UART receiver (always
 tx : Out(stream.Signature(8))               reply bytes to the UART transmitter
 features : Out(stream.Signature(signed(8))) -> Accelerator.i
 logits : In(stream.Signature(...))          <- Accelerator.o (n_classes logits, then the class with last)
-accelerator_reset : Out(1)                  one-cycle pulse on RESET: drop the accelerator's partial window
+accelerator_reset : Out(1)                  one-cycle pulse (a register) the cycle after RESET is taken: drop
+                                            the accelerator's partial window
 idle : Out(1)                               hunting for a frame, no reply pending, not classifying
 running : Out(1)                            a classification started by RUN has not delivered its class
 result_valid, result_class : Out            the last result (for LEDs)

@@ -19,7 +19,8 @@ once.
 
 One 512 x 8 memory (a single iCE40 EBR) holds three byte areas, so that the reply payload of IDENTIFY and
 RESULT is one memory read instead of a wide multiplexer:
-    [0, 256)    RESULT payload: class, then the logits as int32 little-endian (the collector writes)
+    [0, 256)    RESULT payload: the logits as int32 little-endian from 0, the class at 255 (the collector
+                writes; a RESULT reply reads from 255 on, its 8-bit byte index wrapping to 0)
     [256, 480)  the chunk buffer: a FEATURES payload until its CRC is checked (the payload stream writes)
     [480, 512)  the IDENTIFY payload (initial contents, never written)
 STATUS, FEATURES' count and error replies come from registers; their bytes are read as they are sent
@@ -34,7 +35,8 @@ reply_data : Out(stream.Signature(8))               to ReplyEncoder: the payload
 features : Out(stream.Signature(signed(8)))         -> Accelerator.i
 logits : In(stream.Signature(LOGITS_LAYOUT))        <- Accelerator.o (n_classes logits, then the class
                                                     with last)
-accelerator_reset : Out(1)                          one-cycle pulse on RESET
+accelerator_reset : Out(1)                          one-cycle pulse on RESET, from a register: high the cycle
+                                                    after RESET is taken (no logit is taken then)
 running : Out(1)                                    a classification started by RUN has not delivered its
                                                     class
 result_valid, result_class : Out                    the last result
@@ -63,6 +65,8 @@ CHUNK_BASE = 256
 IDENTIFY_BASE = 480
 MAX_CHUNK = IDENTIFY_BASE - CHUNK_BASE          # most FEATURES values a frame may carry
 CYCLE_BITS = STATUS_CYCLES_MAX.bit_length()
+assert STATUS_CYCLES_MAX == (1 << CYCLE_BITS) - 1      # saturates through the increment's carry out
+RESULT_CLASS = CHUNK_BASE - 1                  # the class byte; logit k's bytes at 4k .. 4k + 3
 
 
 class _Reply(enum.Enum):
@@ -133,25 +137,34 @@ class RequestExecutor(wiring.Component):
             m.d.comb += [mem_w.addr.eq(CHUNK_BASE + self.payload.payload.index),
                          mem_w.data.eq(self.payload.payload.data), mem_w.en.eq(1)]
 
-        # The class to address 0, logit bytes after it, 4 cycles per logit.
-        result_ptr = Signal(8, init=1)
-        byte_sel = Signal(2)
+        # Logit k's bytes to addresses 4k .. 4k + 3, one a cycle (the pointer's two low bits pick the byte),
+        # the class to RESULT_CLASS: a RESULT reply reads from RESULT_CLASS on, and its 8-bit index wraps
+        # to 0 after the class byte.
+        result_ptr = Signal(8)
         value = self.logits.payload.value
-        with m.If(self.logits.valid & ~chunk_write):
+        # The accelerator's reset is a register (its fan-out to every accelerator flip-flop starts at a
+        # flip-flop, off the critical path): high the cycle after RESET; no logit is taken in that cycle.
+        reset_now = Signal()
+        m.d.sync += self.accelerator_reset.eq(reset_now)
+        with m.If(self.logits.valid & ~chunk_write & ~self.accelerator_reset):
+            # (The class beat comes with the pointer's low bits at 0: its byte is value[:8] too.)
+            m.d.comb += [mem_w.addr.eq(Mux(self.logits.payload.last, RESULT_CLASS, result_ptr)),
+                         mem_w.data.eq(value.word_select(result_ptr[:2], 8)), mem_w.en.eq(1),
+                         self.logits.ready.eq(self.logits.payload.last | (result_ptr[:2] == 3))]
             with m.If(self.logits.payload.last):
-                m.d.comb += [self.logits.ready.eq(1), mem_w.addr.eq(0), mem_w.data.eq(value[:8]),
-                             mem_w.en.eq(1)]
-                m.d.sync += [result_class.eq(value), result_valid.eq(1), running.eq(0), result_ptr.eq(1)]
+                m.d.sync += [result_class.eq(value), result_valid.eq(1), running.eq(0), result_ptr.eq(0)]
             with m.Else():
-                m.d.comb += [self.logits.ready.eq(byte_sel == 3), mem_w.addr.eq(result_ptr),
-                             mem_w.data.eq(value.word_select(byte_sel, 8)), mem_w.en.eq(1)]
-                m.d.sync += [result_ptr.eq(result_ptr + 1), byte_sel.eq(byte_sel + 1)]
-        with m.If(self.accelerator_reset | start_run):
-            m.d.sync += [result_ptr.eq(1), byte_sel.eq(0)]
+                m.d.sync += result_ptr.eq(result_ptr + 1)
+        with m.If(reset_now | start_run):
+            m.d.sync += result_ptr.eq(0)
         with m.If(start_run):
             m.d.sync += [running.eq(1), result_valid.eq(0), cycles.eq(0)]
-        with m.Elif(running & (cycles != STATUS_CYCLES_MAX)):
-            m.d.sync += cycles.eq(cycles + 1)
+        with m.Elif(running):
+            # Saturating: the increment's carry out (all ones) holds the count.
+            cycles_next = Signal(CYCLE_BITS + 1)
+            m.d.comb += cycles_next.eq(cycles + 1)
+            with m.If(~cycles_next[CYCLE_BITS]):
+                m.d.sync += cycles.eq(cycles_next[:CYCLE_BITS])
 
         # -- replies: `fail` / `answer` set the reply in one place -----------------------------------------
         fail, fail_code = Signal(), Signal(8)
@@ -164,7 +177,7 @@ class RequestExecutor(wiring.Component):
 
         def reply(reply_kind):
             m.d.comb += [answer.eq(1), answer_kind.eq(reply_kind)]
-            m.d.sync += [index.eq(0), fetched.eq(0)]
+            m.d.sync += [index.eq(RESULT_CLASS if reply_kind == _Reply.RESULT else 0), fetched.eq(0)]
             m.next = "REPLY"
 
         def error(code):
@@ -211,7 +224,7 @@ class RequestExecutor(wiring.Component):
                             with m.Case(int(Command.RESULT)):
                                 m.next = "WAIT_RESULT"
                             with m.Case(int(Command.RESET)):
-                                m.d.comb += self.accelerator_reset.eq(1)
+                                m.d.comb += reset_now.eq(1)
                                 m.d.sync += [count.eq(0), running.eq(0), result_valid.eq(0)]
                                 reply(_Reply.EMPTY)
                             with m.Case(int(Command.STATUS)):

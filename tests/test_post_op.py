@@ -196,6 +196,28 @@ def test_network_checkpoint_layers():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("c_res, c_plain, packed", [((40, 40), (160, 160, 160), True),
+                                                    ((100, 100, 100), (120, 120), False),
+                                                    ((64,), (64, 64), False)])
+def test_constants_longer_than_512_rows(c_res, c_plain, packed):
+    """Tables of more than 512 rows: the tail shares the residual ROM's memory when it fits beside
+    mult_res (packed), else one memory; every channel of every layer against the golden twin."""
+    rng = np.random.default_rng(sum(c_res) + sum(c_plain))
+    layers = []
+    for c_out, residual in [(c, False) for c in c_plain[:1]] + [(c, True) for c in c_res] + \
+            [(c, False) for c in c_plain[1:]]:
+        base = random_layer(rng, 16, residual, "scaled")
+        layers.append(PostOpLayer(c_out, rng.integers(-2 ** 15, 2 ** 15, c_out),
+                                  rng.integers(-2 ** 22, 2 ** 22, c_out), base.shift,
+                                  rng.integers(-2 ** 15, 2 ** 15, c_out) if residual else None))
+    dut = PostOp(layers, 16)
+    assert dut.packed_constants is packed
+    frames = [(n, random_acc(rng, 16, layer.c_out, "random"), random_acc(rng, 16, layer.c_out, "random"))
+              for n, layer in list(enumerate(layers)) * 2]
+    got, _, _ = simulate(dut, frames, seed=3, in_stall=0.2, out_stall=0.3)
+    np.testing.assert_array_equal(got, golden(layers, frames))
+
+
 # --- throughput / latency --------------------------------------------------------------------------
 
 def test_one_beat_per_cycle_and_latency():

@@ -108,7 +108,7 @@ class TB:
 
     async def accelerator_input(self, ctx):
         """Takes features with random ready; the window's last value makes it pending. accelerator_reset
-        drops the partial window and a pending one."""
+        (the cycle after RESET is taken) drops the partial window and a pending one."""
         dut = self.dut
         while True:
             ready = self.ready()
@@ -116,8 +116,9 @@ class TB:
             _, _, valid, value, reset = await ctx.tick().sample(dut.features.valid, dut.features.payload,
                                                                  dut.accelerator_reset)
             if reset:
+                # The pulse is a register: RESET was taken (and the cycle count stopped) a cycle before.
                 if self.pending is not None:
-                    self.stopped.append(self.cycle - self.pending[1])
+                    self.stopped.append(self.cycle - 1 - self.pending[1])
                 self.acc_window, self.pending = [], None
             elif valid and ready:
                 self.acc_window.append(value)
