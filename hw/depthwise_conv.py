@@ -311,24 +311,30 @@ class DepthwiseConv(wiring.Component):
                 m.d.sync += [k.eq(k + 1), tap_addr.eq(wrap_add(tap_addr, step)),
                              tap_frame.eq(tap_frame + dil)]
 
-        prod2 = Signal(data.ArrayLayout(signed(16), lanes))
+        prod2 = Signal(data.ArrayLayout(signed(16), lanes), reset_less=True)
         # The accumulator starts each group at the rounding constant 2^(s-1) instead of 0, so
         # round_shift(sum, s) is just acc >> s: no rounding adder. s is clamped to aw (larger shifts give
         # 0 as well, since |sum| < 2^(aw-1)), so acc needs aw + 1 bits.
-        acc = Signal(data.ArrayLayout(signed(aw + 1), lanes))
+        acc = Signal(data.ArrayLayout(signed(aw + 1), lanes), reset_less=True)
         rounding = Signal(range((1 << (aw - 1)) + 1))    # latched per run
         shifts = {}                                    # clamped shift -> layers using it
         for n, layer in enumerate(layers):
             shifts.setdefault(min(layer.shift, aw), []).append(n)
         sat8 = []
         for lane in range(lanes):
-            # the shift is a per-layer constant: a mux over the distinct shifts replaces a barrel shifter
-            shifted = Signal(signed(aw + 1), name=f"shifted{lane}")
+            result, fits = Signal(8, name=f"result{lane}"), Signal(name=f"fits{lane}")
+            a = acc[lane]
             with m.Switch(cur_layer):
                 for s, members in shifts.items():
                     with m.Case(*members):
-                        m.d.comb += shifted.eq(acc[lane] >> s)
-            sat8.append(Mux(shifted > 127, 127, Mux(shifted < -128, -128, shifted[:8])))
+                        sh = a >> s
+                        if len(sh) > 7:
+                            high = sh[7:]
+                            ok = (high == 0) | high.all()
+                        else:
+                            ok = 1
+                        m.d.comb += [result.eq(sh[:8] if len(sh) >= 8 else sh.as_signed()), fits.eq(ok)]
+            sat8.append(Mux(fits, result, Mux(a[-1], -128, 127)))
 
         # --- stage 1 -> 2: multiply; taps outside [0, frames) are zero padding ---------------------
         x1 = beat(rd.data)
@@ -345,7 +351,7 @@ class DepthwiseConv(wiring.Component):
             # --- stage 2 -> 3: accumulate over the K taps of group j ------------------------------
             with m.If(v2):
                 for lane in range(lanes):
-                    m.d.sync += acc[lane].eq(Mux(first2, rounding, acc[lane]) + prod2[lane])
+                    m.d.sync += acc[lane].eq(prod2[lane] + Mux(first2, rounding, acc[lane]))
             # --- stage 3 -> output register: round, shift, saturate -------------------------------
             m.d.sync += self.o.valid.eq(done3)
             with m.If(done3):
