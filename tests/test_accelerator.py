@@ -77,9 +77,16 @@ def test_schedule_of_default_model():
 
 
 def test_bad_lanes_are_refused_in_words():
-    from ternkws.golden.checkpoint import load
+    import dataclasses
+
+    from ternkws.golden.checkpoint import load, resolve
+    # the dense (iid) mixer takes mixer_lanes entries of a row per cycle: they must divide c_in
     with pytest.raises(ValueError, match="mixer_lanes=3 does not divide the 64 input channels of prologue"):
-        Accelerator(load(), AcceleratorConfig("x", 3, 1))
+        Accelerator(load(resolve("iid")), AcceleratorConfig("x", 3, 1))
+    grouped = load()
+    assert grouped.topology.pattern == "grouped"
+    # the grouped mixer serves rows, not inputs: 3 lanes run it at 2 rows per cycle
+    assert Accelerator(grouped, AcceleratorConfig("x", 3, 1)).plan.pattern == "grouped"
     with pytest.raises(ValueError, match="dw_lanes=5"):
         check_config(load(), AcceleratorConfig("x", 8, 5))
     for config in CONFIGS.values():

@@ -306,7 +306,8 @@ def test_accelerator_presets(model):
 
 def test_unit_registry_builds_every_unit(model):
     from ternkws.boards.units import UNITS, build, memories, valid_lanes
-    assert set(UNITS) == {"ternary_generator", "ternary_mixer", "depthwise_conv", "post_op", "stored_mixer"}
+    assert set(UNITS) == {"ternary_generator", "ternary_mixer", "depthwise_conv", "post_op", "stored_mixer",
+                          "grouped_mixer"}
     assert valid_lanes("ternary_mixer", model) == [1, 2, 4, 8, 16, 32, 64]
     assert valid_lanes("post_op", model) == [1]
     for name in UNITS:
