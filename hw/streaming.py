@@ -179,7 +179,7 @@ class StreamingAccelerator(wiring.Component):
         self._splan = stream_plan(model, self._plan)
         nc = self._plan.classifier.n_classes
         det = detector_config(model)
-        mask = sum(1 << c for c in det.keywords)
+        mask = sum(1 << c for c in det.keywords if c < nc)
         super().__init__({
             "i": In(stream.Signature(signed(8))),
             "o": Out(stream.Signature(data.StructLayout({"value": signed(LOGIT_BITS), "last": 1}))),
@@ -245,7 +245,6 @@ class StreamingAccelerator(wiring.Component):
         jobs_next = _count_below(m, n_next, [sp.delays[layer] for layer in sp.pass_layer], "jobs_next")
         recv_next = _count_below(m, n_next, [-1] + [sp.delays[layer] for layer in range(L - 1)], "recv_next")
         n_jobs = Signal(range(J + 1))
-        n_writes = Signal(range(L + 2))                # rings written, + 1 when the final layer computes
         m.d.comb += [dw.n_recv.eq(recv_next), dw.n_jobs.eq(jobs_next)]
 
         running = Signal()
@@ -284,7 +283,7 @@ class StreamingAccelerator(wiring.Component):
             m.d.sync += fed.eq(fed + 1)
         with m.FSM(name="feeder"):
             with m.State("SWITCH"):
-                with m.If(running & (mp < n_jobs) & mixer.idle):
+                with m.If((mp < n_jobs) & mixer.idle):
                     m.d.sync += [mlayer.eq(mp), fed.eq(0), taken.eq(0)]
                     m.next = "LOAD"
             with m.State("LOAD"):
@@ -325,36 +324,42 @@ class StreamingAccelerator(wiring.Component):
             accres_w.en.eq(accres_write),
         ]
 
-        # --- writer: input frame -> ring 0, layer outputs -> the next ring, final outputs -> pool -------
-        wsrc = Signal(range(L + 2))                    # whose values are being written (L: the pool)
-        wc = Signal(range(max([r.channels for r in sp.rings] + [C])))
-        w_last = Signal.like(wc)
-        with m.Switch(wsrc):
-            for k, r in enumerate(sp.rings):
+        # --- input writer: the frame's values -> ring 0 (through the gather) --------------------------
+        in_busy = Signal()                             # this step's input frame is not complete yet
+        in_c = Signal(range(plan.n_mfcc))
+        final_active = Signal()                        # the final layer computes in this step
+        # --- post writer: each layer's outputs -> the next layer's ring, the final layer's -> pool -------
+        pl = Signal(range(L))                          # layer of the next post-op value
+        pv = Signal(range(max([r.channels for r in sp.rings] + [C])))
+        pl_last = Signal.like(pv)
+        with m.Switch(pl):
+            for k in range(L):
                 with m.Case(k):
-                    m.d.comb += w_last.eq(r.channels - 1)
-            with m.Default():
-                m.d.comb += w_last.eq(C - 1)
+                    m.d.comb += pl_last.eq((sp.rings[k + 1].channels if k + 1 < L else C) - 1)
         wiring.connect(m, gather.o, dw.w)
         pool_state = Signal()                          # 0: ready for a value; 1: write the sums
         pool_take = Signal()
-        writing = running & (wsrc < n_writes)
-        from_input = writing & (wsrc == 0)
-        to_ring = writing & (wsrc != 0) & (wsrc != L)
+        back_idle = Signal()
+        pool_free = Signal()
+        to_pool_now = pl == L - 1
         m.d.comb += [
-            gather.i.valid.eq(Mux(from_input, self.i.valid, to_ring & post.o.valid)),
-            gather.i.payload.eq(Mux(from_input, self.i.payload, post.o.payload)),
-            self.i.ready.eq(from_input & gather.i.ready),
-            post.o.ready.eq(Mux(wsrc == L, writing & ~pool_state, to_ring & gather.i.ready)),
-            pool_take.eq(writing & (wsrc == L) & ~pool_state & post.o.valid),
+            pool_free.eq(back_idle & ~decide & ~pool_state),
+            gather.i.valid.eq(Mux(in_busy, running & self.i.valid, post.o.valid & ~to_pool_now)),
+            gather.i.payload.eq(Mux(in_busy, self.i.payload, post.o.payload)),
+            self.i.ready.eq(running & in_busy & gather.i.ready),
+            post.o.ready.eq(Mux(to_pool_now, pool_free, ~in_busy & gather.i.ready)),
+            pool_take.eq(to_pool_now & pool_free & post.o.valid),
         ]
-        with m.If((gather.i.valid & gather.i.ready) | pool_take):
-            with m.If(wc == w_last):
-                m.d.sync += [wc.eq(0), wsrc.eq(wsrc + 1)]
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(in_c == plan.n_mfcc - 1):
+                m.d.sync += [in_c.eq(0), in_busy.eq(0)]
             with m.Else():
-                m.d.sync += wc.eq(wc + 1)
-        with m.If(start):
-            m.d.sync += [wsrc.eq(0), wc.eq(0)]
+                m.d.sync += in_c.eq(in_c + 1)
+        with m.If(post.o.valid & post.o.ready):
+            with m.If(pv == pl_last):
+                m.d.sync += [pv.eq(0), pl.eq(Mux(to_pool_now, 0, pl + 1))]
+            with m.Else():
+                m.d.sync += pv.eq(pv + 1)
 
         # --- pool: running sum of the last T final frames --------------------------------------------
         fc = Signal(range(T + 1))                      # final frames so far, saturating at T
@@ -396,33 +401,41 @@ class StreamingAccelerator(wiring.Component):
         ]
         wiring.connect(m, det.e, wiring.flipped(self.e))
 
-        # --- the step sequencer -----------------------------------------------------------------------
-        m.d.comb += step_done.eq((wsrc == n_writes) & ~pool_state & dw.idle & (mp == n_jobs))
-        with m.FSM(name="step"):
-            with m.State("WAIT"):
-                m.d.comb += self.idle.eq(1)
-                with m.If(self.clear):
-                    m.d.comb += [dw.clear.eq(1), det.clear.eq(1)]
-                    m.d.sync += [n.eq(0), fc.eq(0), phase.eq(0), pos.eq(0), pc.eq(0)]
-                with m.Elif(self.i.valid):
-                    m.d.comb += [start.eq(1), dw.step.eq(1)]
-                    m.d.sync += [n.eq(n_next), n_jobs.eq(jobs_next), decide.eq(0),
-                                 n_writes.eq(recv_next + (n_next > D_all))]
-                    m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += running.eq(1)
-                with m.If(step_done):
-                    with m.If(decide):
-                        m.d.comb += classifier.start.eq(1)
-                        m.next = "CLASSIFY"
-                    with m.Else():
-                        m.next = "WAIT"
+        # --- back end: a decision's classifier and detector, while the next frame runs in front ------------
+        with m.FSM(name="back"):
+            with m.State("IDLE"):
+                m.d.comb += back_idle.eq(1)
+                with m.If(decide):
+                    m.d.comb += classifier.start.eq(1)
+                    m.d.sync += decide.eq(0)
+                    m.next = "CLASSIFY"
             with m.State("CLASSIFY"):
                 m.d.comb += classifying.eq(1)
                 with m.If(classifier.o.valid & classifier.o.ready & classifier.o.payload.last):
                     m.next = "DETECT"
             with m.State("DETECT"):
                 with m.If(det.idle):
+                    m.next = "IDLE"
+
+        # --- front end: a step per input frame; the next one starts once this one's jobs, passes and ring
+        # writes are done (its final pass, pool update and decision may still run) ------------------------
+        m.d.comb += step_done.eq(~in_busy & dw.idle & (mp == n_jobs))
+        all_idle = ~running & back_idle & ~decide & ~pool_state & ~(final_active & to_pool_now)
+        m.d.comb += self.idle.eq(all_idle)
+        with m.FSM(name="step"):
+            with m.State("WAIT"):
+                with m.If(self.clear & all_idle):
+                    m.d.comb += [dw.clear.eq(1), det.clear.eq(1)]
+                    m.d.sync += [n.eq(0), fc.eq(0), phase.eq(0), pos.eq(0), pc.eq(0), pl.eq(0), pv.eq(0),
+                                 final_active.eq(0)]
+                with m.Elif(self.i.valid):
+                    m.d.comb += [start.eq(1), dw.step.eq(1)]
+                    m.d.sync += [n.eq(n_next), n_jobs.eq(jobs_next), in_busy.eq(1), final_active.eq(n_next > D_all)]
+                    with m.If(~final_active):
+                        m.d.sync += [pl.eq(0), pv.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += running.eq(1)
+                with m.If(step_done):
                     m.next = "WAIT"
         return m
-

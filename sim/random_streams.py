@@ -9,7 +9,7 @@ from ternkws.golden.streaming import DetectorConfig, StreamingNetwork, scores, t
 
 from .random_networks import random_case
 
-__all__ = ["random_stream_case"]
+__all__ = ["random_stream_case", "run_stream_case"]
 
 
 def _frames(rng, n, c):
@@ -54,3 +54,13 @@ def random_stream_case(seed, *, mixer="ternary", pattern="iid", decisions=(3, 7)
         pick = np.concatenate([margin, [0]])
         threshold = int(max(0, min(int(rng.choice(pick)), (1 << 35) - 1)))
     return model, config, frames, DetectorConfig(threshold, keywords, smooth, refractory), hop
+
+
+def run_stream_case(seed, *, mixer="ternary", pattern="iid", stall=0.0, **kw):
+    """Run random_stream_case(seed) on the RTL (Amaranth simulator) and the golden model:
+    (model, config, rtl StreamResult, golden StreamResult, [differences])."""
+    from .streaming_pysim import compare, golden_stream, run_stream_pysim
+    model, config, frames, det, hop = random_stream_case(seed, mixer=mixer, pattern=pattern)
+    ref = golden_stream(model, frames, det, hop)
+    rtl = run_stream_pysim(model, config, frames, detector=det, hop=hop, seed=seed, stall=stall, **kw)
+    return model, config, rtl, ref, compare(rtl, ref)

@@ -69,9 +69,10 @@ def compare(rtl, ref):
 
 
 def run_stream_pysim(model, config, frames, *, detector=None, hop=DEFAULT_HOP, seed=0, stall=0.0,
-                     events_only=False, vcd=None, dut=None):
+                     events_only=False, clear_after=None, vcd=None, dut=None):
     """Stream int8 frames (n, n_mfcc) through the RTL from reset; returns a StreamResult. `stall`: the
-    chance of an idle input cycle and of a not-ready cycle on each output (random back-pressure)."""
+    chance of an idle input cycle and of a not-ready cycle on each output (random back-pressure).
+    `clear_after`: pulse `clear` once that many frames are done (the rest is a new stream)."""
     dut = dut or StreamingAccelerator(model, config)
     params = stream_params(model, detector, hop)
     rng = np.random.default_rng(seed)
@@ -86,8 +87,15 @@ def run_stream_pysim(model, config, frames, *, detector=None, hop=DEFAULT_HOP, s
             ctx.set(getattr(dut, name), v)
         ctx.set(dut.events_only, int(events_only))
         await ctx.tick()
-        await stream_put(ctx, dut.i, values, rng=rng, stall=stall)
+        split = len(values) if clear_after is None else clear_after * n_mfcc
+        await stream_put(ctx, dut.i, values[:split], rng=rng, stall=stall)
         await ctx.tick().until(dut.idle)
+        if clear_after is not None:
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            await stream_put(ctx, dut.i, values[split:], rng=rng, stall=stall)
+            await ctx.tick().until(dut.idle)
 
     async def monitor(ctx):
         cycle, taken = 0, 0

@@ -151,6 +151,15 @@ class StreamSession:
             raise RuntimeError("the streaming simulation gave no result")
         return result_of([json.loads(line)], self.model.topology.n_classes)
 
+    def clear(self):
+        """Pulse `clear`: the next frames start a new stream."""
+        self._check()
+        self._in.write(struct.pack("<I", 0xFFFFFFFF))
+        self._in.flush()
+        if not self._out.readline():
+            self._check()
+            raise RuntimeError("the streaming simulation gave no result")
+
     def close(self):
         if self._thread.is_alive():
             try:
