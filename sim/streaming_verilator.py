@@ -7,7 +7,6 @@ import json
 import os
 import struct
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -83,14 +82,22 @@ def run_stream_rtl(model, config, frames, *, detector=None, hop=DEFAULT_HOP, sim
     return result_of(lines, model.topology.n_classes), timing
 
 
+def _session_main(model, config, simulator, params, log):
+    """The simulator side of a StreamSession (in a child process, whose stdout and stderr go to `log`)."""
+    with _quiet(log):
+        run_cocotb(StreamingAccelerator(model, config), TB, name=NAME, params=params, simulator=simulator)
+
+
 class StreamSession:
     """The RTL streaming mode kept running between chunks: `push(frames)` -> StreamResult of those
-    frames; `close()` ends the simulation. The simulator runs in a helper thread and reads its frames
-    from a named pipe (it blocks there between pushes)."""
+    frames; `clear()` starts a new stream; `close()` ends the simulation. The simulation runs in a child
+    process (its output goes to a log file, so this process's stdout stays the caller's) and reads its
+    frames from a named pipe (it blocks there between pushes)."""
 
-    OPEN_TIMEOUT_S = 900        # building the default model with Verilator takes a few minutes
+    OPEN_TIMEOUT_S = 1800       # building the default model with Verilator takes minutes on a busy machine
 
     def __init__(self, model, config, *, detector=None, hop=DEFAULT_HOP, simulator="verilator", progress=None):
+        import multiprocessing
         self.model = model
         self.progress = progress or quiet_progress()
         self._tmp = tempfile.TemporaryDirectory(prefix="ternkws-listen-")
@@ -99,20 +106,13 @@ class StreamSession:
         os.mkfifo(self._in_path)
         os.mkfifo(self._out_path)
         p = _tb_params(model, detector, hop, 0.0, 0, self._in_path, self._out_path)
-        self._error = None
         self._log = tmp / "sim.log"
-
-        def target():
-            try:
-                with _quiet(self._log):
-                    run_cocotb(StreamingAccelerator(model, config), TB, name=NAME, params=p, simulator=simulator,
-                               progress=self.progress)
-            except BaseException as e:      # re-raised in the caller's thread
-                self._error = e
-
-        self._thread = threading.Thread(target=target, name="ternkws-stream-sim", daemon=True)
-        self._thread.start()
-        self._in = os.fdopen(self._open_writer(self._in_path), "wb")
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_session_main, args=(model, config, simulator, p, str(self._log)), name="ternkws-stream-sim",
+            daemon=True)
+        self._process.start()
+        with self.progress.ticking(f"{NAME}: starting the {simulator} simulation (the first run builds it)"):
+            self._in = os.fdopen(self._open_writer(self._in_path), "wb")
         # the testbench opens its results pipe right after the frames pipe: this open returns then
         self._out = open(self._out_path, "r")
 
@@ -132,10 +132,9 @@ class StreamSession:
             time.sleep(0.1)
 
     def _check(self):
-        if self._error is not None:
-            raise self._error
-        if not self._thread.is_alive():
-            raise RuntimeError(f"the streaming simulation ended early; see {self._log}")
+        if not self._process.is_alive():
+            tail = self._log.read_text(errors="replace").splitlines()[-20:] if self._log.exists() else []
+            raise RuntimeError("the streaming simulation ended early:\n" + "\n".join(tail))
 
     def push(self, frames):
         frames = np.asarray(frames, np.int8).reshape(-1, self.model.topology.n_mfcc)
@@ -146,7 +145,7 @@ class StreamSession:
         self._in.flush()
         line = self._out.readline()
         if not line:
-            self._thread.join(timeout=5)
+            self._process.join(timeout=5)
             self._check()
             raise RuntimeError("the streaming simulation gave no result")
         return result_of([json.loads(line)], self.model.topology.n_classes)
@@ -161,18 +160,19 @@ class StreamSession:
             raise RuntimeError("the streaming simulation gave no result")
 
     def close(self):
-        if self._thread.is_alive():
+        if self._process.is_alive():
             try:
                 self._in.write(struct.pack("<I", 0))
                 self._in.flush()
             except OSError:
                 pass
-            self._thread.join()
+            self._process.join(timeout=60)
         for f in (self._in, self._out):
             try:
                 f.close()
             except OSError:
                 pass
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
         self._tmp.cleanup()
-        if self._error is not None:
-            raise self._error
