@@ -3,6 +3,9 @@
 and detector parameters chosen so that events fire (the threshold is drawn among the stream's own
 golden margins)."""
 
+from dataclasses import replace
+from math import gcd
+
 import numpy as np
 
 from ternkws.golden.streaming import DetectorConfig, StreamingNetwork, scores, total_delay
@@ -37,6 +40,10 @@ def _frames(rng, n, c):
 def random_stream_case(seed, *, mixer="ternary", pattern="iid", decisions=(3, 7)):
     """(model, config, frames, detector, hop): decisions (lo, hi) bounds the number of decisions."""
     model, config, _ = random_case(seed, mixer=mixer, pattern=pattern)
+    # the stream keeps the final layer's input in a ring too: dw_lanes must divide its channels as well
+    lanes = gcd(config.dw_lanes, model.topology.epilogue_channels)
+    if lanes != config.dw_lanes:
+        config = replace(config, dw_lanes=lanes)
     rng = np.random.default_rng(seed + 7_000_000)
     top, T = model.topology, model.features.n_frames
     hop = int(rng.choice([1, 1, 2, 3, 5]))
