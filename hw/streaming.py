@@ -368,14 +368,17 @@ class StreamingAccelerator(wiring.Component):
         pc = Signal(range(C))
         y = Signal(8)
         sums_addr, sums_en = Signal(range(C)), Signal()
-        m.d.comb += [ring_r.addr.eq(pos + pc), ring_w.addr.eq(pos + pc), sums_w.addr.eq(pc),
+        ring_addr = Signal(range(T * C))               # one address for both ports (single-port RAM)
+        # a value is read in the cycle it arrives and written back in the next (single port: never both)
+        m.d.comb += [ring_w.en.eq(pool_state), ring_r.en.eq(pool_take & ~ring_w.en)]
+        m.d.comb += [ring_addr.eq(pos + pc), ring_r.addr.eq(ring_addr), ring_w.addr.eq(ring_addr), sums_w.addr.eq(pc),
                      ring_w.data.eq(y), sums_r.addr.eq(sums_addr), sums_r.en.eq(sums_en)]
         with m.If(pool_take):
-            m.d.comb += [ring_r.en.eq(1), sums_addr.eq(pc), sums_en.eq(1)]
+            m.d.comb += [sums_addr.eq(pc), sums_en.eq(1)]
             m.d.sync += [pool_state.eq(1), y.eq(post.o.payload)]
         with m.If(pool_state):
             old = Mux(fc == T, ring_r.data, 0)
-            m.d.comb += [ring_w.en.eq(1), sums_w.en.eq(1),
+            m.d.comb += [sums_w.en.eq(1),
                          sums_w.data.eq(Mux(fc == 0, y, sums_r.data + y - old))]
             m.d.sync += pool_state.eq(0)
             with m.If(pc == C - 1):

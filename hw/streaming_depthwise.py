@@ -265,10 +265,11 @@ class StreamDepthwise(wiring.Component):
         m.d.comb += [w_rd.addr.eq(w_addr), w_rd.en.eq(adv)]
         ready_in = ~j_new | written
         if self._single_port:
+            shared = Signal(range(depth))           # one address for both ports (single-port RAM)
             m.d.comb += [
                 issue.eq(running & adv & ready_in & ~write_now),
-                wr.addr.eq(Mux(write_now, w_head + wg, tap_addr)),
-                rd.addr.eq(Mux(write_now, w_head + wg, tap_addr)),
+                shared.eq(Mux(write_now, w_head + wg, tap_addr)),
+                wr.addr.eq(shared), rd.addr.eq(shared),
                 rd.en.eq(adv & ~write_now),
             ]
         else:

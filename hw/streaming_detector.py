@@ -77,7 +77,7 @@ class StreamDetector(wiring.Component):
         count = Signal(range(SMOOTH_MAX + 1))          # decisions in the ring (up to N)
         slot = Signal(range(SMOOTH_MAX))               # slot of decision k: k mod N
         slot_base = Signal(range(depth))               # slot * n_classes
-        c = Signal(range(nc))                          # class
+        c = Signal(range(nc + 1))                      # class (logits received while collecting)
         jj = Signal(range(SMOOTH_MAX))                 # ring slot being read
         jbase = Signal(range(depth))
         acc = Signal(signed(SCORE_BITS))
