@@ -20,14 +20,26 @@ Per input frame (a *step*; layer l computes once the stream has reached its dela
     every hop frames once T final frames exist: classifier (logits, class on `o`) -> detector (`e`)
 
 The depthwise unit works ahead of the mixer (the FIFO holds a res job's frame and the next conv job's),
-so the depthwise of layer l + 1 overlaps the mixer of layer l; a frame's step ends when its last value
-has reached its ring or the pool (and, on a decision frame, when the detector is done).
+so the depthwise of layer l + 1 overlaps the mixer of layer l. A frame's *front end* (ring writes,
+depthwise jobs, mixer passes) ends once its jobs are done, every pass fed and every ring written; the
+next frame starts then, while the *back end* of this one (the final pass's pool update, the
+classifier and the detector) finishes: the pool takes the next frame's final values only once the
+back end is idle. Cycles per frame: hw/streaming_cycles.py (exact; UP5K default model 9,079).
 
-State (memories): the rings (sum over layers of span * C int8: 7,680 B for 3x1x64 plus the final layer's
-128-B input frame, single-port: SPRAM on the UP5K); the pool ring (T * C int8, single-port) and the
-pool sums (C x 15 bits); acc_res (one frame of the widest residual 1x1); the job FIFO (two frames of
-the widest layer input); the detector's logit ring (16 x n_classes x 32 bits). `state_bits()` counts
-them. Counters: frames seen (saturating at D + 1), final frames (at T), the hop phase, the ring heads.
+State (memories; `state_bits()` counts them; single-port ones are iCE40 SPRAM with `config.spram`):
+
+| memory | holds | default model, up5k | UP5K |
+|---|---|---|---|
+| dw.rings | every layer's ring: (2p + 1) frames of its input (P_b + 1 for a block's first layer when the block's residual reaches further), the final layer's input frame | 4,096 x 16 bit (8 KiB) | SPRAM |
+| pool_mem (with spram) | the pool ring (T final frames, two values a word) and the C pool sums | 8,320 x 16 bit | SPRAM |
+| pool_ring + pool_sums (without) | the same, apart (2 cycles per final value instead of 4) | 16,384 x 8 + 128 x 15 bit | |
+| accres | one frame of the widest residual 1x1's accumulators | 64 x 16 bit | SPRAM |
+| detector.ring | 16 logit vectors (two 16-bit words a logit) | 384 x 16 bit | SPRAM |
+| fifo | the job FIFO: two frames of the widest layer input | 127 x 16 bit | 1 BRAM |
+
+plus the window mode's unit memories (mixer frame buffer, depthwise weights, post-op constants,
+classifier weights). Counters: frames seen (saturating at D + 1), final frames (at T), the hop phase,
+each ring's head and frame count, the detector's state (hw/streaming_detector.py).
 
 Ports
 -----
@@ -45,7 +57,7 @@ idle : Out(1)                             between frames: no step in progress.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -137,20 +149,25 @@ def stream_plan(model, plan):
 
 
 def state_bits(model, config=CONFIGS["up5k"]):
-    """{memory: bits} of the streaming state (what survives from one frame to the next, plus the
-    per-frame buffers the stream adds)."""
+    """{memory: bits used} of the streaming mode's own memories (the state kept from one frame to the
+    next, and the per-frame buffers the stream adds to the window mode's units)."""
     plan = hardware_plan(model, config)
     sp = stream_plan(model, plan)
     C, T, nc = plan.classifier.channels, plan.frames, plan.classifier.n_classes
     res = [p.c_out for p in plan.passes if p.kind == "res"]
     return {
         "rings (line buffers, residual block inputs, final input)": sp.ring_words * 8 * sp.lanes,
-        "pool ring (T final frames, 8-bit words)": T * C * 8,
-        "pool sums": C * plan.classifier.pool_bits,
+        "pool ring (T final frames, 8 bits a value)": T * C * 8,
+        "pool sums": C * (16 if packed_pool(plan) else plan.classifier.pool_bits),
         "detector logit ring (16 x n_classes x 32 bit)": 16 * nc * LOGIT_BITS,
         "acc_res (one frame)": max(res + [1]) * plan.acc_width,
-        "job FIFO (two frames)": _fifo_depth(plan, sp) * 8 * sp.lanes,
+        "job FIFO (two frames)": (_fifo_depth(plan, sp) - 1) * 8 * sp.lanes,
     }
+
+
+def packed_pool(plan):
+    """True when the pool ring and sums share one 16-bit single-port memory (see StreamingAccelerator)."""
+    return bool(plan.config.spram) and plan.classifier.pool_bits <= 16
 
 
 def _fifo_depth(plan, sp):
@@ -202,6 +219,12 @@ class StreamingAccelerator(wiring.Component):
     def delay(self):
         return self._splan.delay
 
+    @property
+    def packed_pool(self):
+        """The pool ring and sums share one single-port memory of 16-bit words (configurations with
+        `spram`, where block RAM is scarce): 4 cycles per final value instead of 2."""
+        return packed_pool(self._plan)
+
     def elaborate(self, platform):
         m = Module()
         plan, sp, cfg = self._plan, self._splan, self._config
@@ -218,7 +241,7 @@ class StreamingAccelerator(wiring.Component):
         m.submodules.classifier = classifier = make_classifier(plan)
         m.submodules.dw = dw = StreamDepthwise(sp.rings, sp.jobs, plan.depthwise_layers, D,
                                                single_port=cfg.single_port_line_buffer, attrs=cfg.memory_attrs)
-        m.submodules.detector = det = StreamDetector(plan.classifier.n_classes)
+        m.submodules.detector = det = StreamDetector(plan.classifier.n_classes, attrs=cfg.memory_attrs)
         P_in = getattr(mixer, "in_lanes", cfg.mixer_lanes)
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=8 * D, depth=_fifo_depth(plan, sp))
         m.submodules.to_mixer = to_mixer = Regroup(signed(8), D, P_in)
@@ -226,13 +249,9 @@ class StreamingAccelerator(wiring.Component):
         res_c_out = [p.c_out for p in passes if p.kind == "res"]
         accres_depth = max(res_c_out + [1])
         m.submodules.accres_reader = accres_reader = MemoryReader(signed(plan.acc_width), accres_depth)
-        m.submodules.accres = accres = Memory(shape=signed(plan.acc_width), depth=accres_depth, init=[])
+        m.submodules.accres = accres = Memory(shape=signed(plan.acc_width), depth=accres_depth, init=[],
+                                              attrs=cfg.memory_attrs)
         accres_r, accres_w = accres.read_port(), accres.write_port()
-        m.submodules.pool_ring = pool_ring = Memory(shape=unsigned(8), depth=T * C, init=[],
-                                                    attrs=cfg.memory_attrs)
-        ring_r, ring_w = pool_ring.read_port(), pool_ring.write_port()
-        m.submodules.pool_sums = sums = Memory(shape=signed(pool_bits), depth=C, init=[])
-        sums_r, sums_w = sums.read_port(), sums.write_port()
 
         m.d.comb += [det.smooth.eq(self.smooth), det.refractory.eq(self.refractory),
                      det.threshold.eq(self.threshold), det.keywords.eq(self.keywords)]
@@ -315,10 +334,11 @@ class StreamingAccelerator(wiring.Component):
             ]
         with m.If(accres_write):
             m.d.sync += ores.eq(ores + 1)
+        accres_addr = Signal(range(accres_depth))      # one address for both ports (single-port RAM)
         m.d.comb += [
             accres_reader.data.eq(accres_r.data),
-            accres_r.addr.eq(Mux(kind_res, ores, accres_reader.addr)),
-            accres_w.addr.eq(Mux(kind_res, ores, accres_reader.addr)),
+            accres_addr.eq(Mux(kind_res, ores, accres_reader.addr)),
+            accres_r.addr.eq(accres_addr), accres_w.addr.eq(accres_addr),
             accres_r.en.eq(accres_reader.en & ~accres_write),
             accres_w.data.eq(mixer.o.payload),
             accres_w.en.eq(accres_write),
@@ -337,13 +357,14 @@ class StreamingAccelerator(wiring.Component):
                 with m.Case(k):
                     m.d.comb += pl_last.eq((sp.rings[k + 1].channels if k + 1 < L else C) - 1)
         wiring.connect(m, gather.o, dw.w)
-        pool_state = Signal()                          # 0: ready for a value; 1: write the sums
+        ps = Signal(range(4))                          # pool step of the value in hand (0: ready for one)
+        pool_busy = Signal()
         pool_take = Signal()
         back_idle = Signal()
         pool_free = Signal()
         to_pool_now = pl == L - 1
         m.d.comb += [
-            pool_free.eq(back_idle & ~decide & ~pool_state),
+            pool_free.eq(back_idle & ~decide & ~pool_busy),
             gather.i.valid.eq(Mux(in_busy, running & self.i.valid, post.o.valid & ~to_pool_now)),
             gather.i.payload.eq(Mux(in_busy, self.i.payload, post.o.payload)),
             self.i.ready.eq(running & in_busy & gather.i.ready),
@@ -362,25 +383,74 @@ class StreamingAccelerator(wiring.Component):
                 m.d.sync += pv.eq(pv + 1)
 
         # --- pool: running sum of the last T final frames --------------------------------------------
+        # pool[c] += y - ring[u mod T][c]; ring[u mod T][c] = y. The ring holds 0 before T final frames
+        # exist (never read then: `old` is 0 while fc < T) and the sum starts at y for u = 0.
         fc = Signal(range(T + 1))                      # final frames so far, saturating at T
         phase = Signal(HOP_BITS)                       # (u - T + 1) mod hop once u >= T - 1
         pos = Signal(range(T * C))                     # (u mod T) * C
         pc = Signal(range(C))
         y = Signal(8)
-        sums_addr, sums_en = Signal(range(C)), Signal()
-        ring_addr = Signal(range(T * C))               # one address for both ports (single-port RAM)
-        # a value is read in the cycle it arrives and written back in the next (single port: never both)
-        m.d.comb += [ring_w.en.eq(pool_state), ring_r.en.eq(pool_take & ~ring_w.en)]
-        m.d.comb += [ring_addr.eq(pos + pc), ring_r.addr.eq(ring_addr), ring_w.addr.eq(ring_addr), sums_w.addr.eq(pc),
-                     ring_w.data.eq(y), sums_r.addr.eq(sums_addr), sums_r.en.eq(sums_en)]
-        with m.If(pool_take):
-            m.d.comb += [sums_addr.eq(pc), sums_en.eq(1)]
-            m.d.sync += [pool_state.eq(1), y.eq(post.o.payload)]
-        with m.If(pool_state):
-            old = Mux(fc == T, ring_r.data, 0)
-            m.d.comb += [sums_w.en.eq(1),
-                         sums_w.data.eq(Mux(fc == 0, y, sums_r.data + y - old))]
-            m.d.sync += pool_state.eq(0)
+        old = Signal(8)
+        classifying = Signal()
+        last_step = Signal()                           # the pool's last cycle for this value
+        m.d.comb += pool_busy.eq(ps != 0)
+        if self.packed_pool:
+            # one single-port memory of 16-bit words (an iCE40 SPRAM): the ring, two values a word, then
+            # the sums; a value takes 4 cycles: read its ring word, read its sum, write the ring byte,
+            # write the sum
+            half = (T * C + 1) // 2
+            m.submodules.pool_mem = pool_mem = Memory(shape=unsigned(16), depth=half + C, init=[],
+                                                      attrs=cfg.memory_attrs)
+            pr, pw = pool_mem.read_port(transparent_for=()), pool_mem.write_port(granularity=8)
+            paddr = Signal(range(half + C))
+            r_en = Signal()
+            rword = Signal(range(half))
+            byte = Signal()
+            nsum = Signal(signed(pool_bits))
+            m.d.comb += [pr.addr.eq(paddr), pw.addr.eq(paddr), pr.en.eq(r_en & (pw.en == 0))]
+            sum_now = pr.data[:pool_bits].as_signed()
+            with m.Switch(ps):
+                with m.Case(0):
+                    with m.If(pool_take):
+                        ba = pos + pc
+                        m.d.comb += [paddr.eq(ba >> 1), r_en.eq(1)]
+                        m.d.sync += [ps.eq(1), y.eq(post.o.payload), rword.eq(ba >> 1), byte.eq(ba[0])]
+                    with m.Elif(classifying):
+                        m.d.comb += [paddr.eq(half + classifier.pool_addr), r_en.eq(classifier.pool_en)]
+                with m.Case(1):
+                    m.d.comb += [paddr.eq(half + pc), r_en.eq(1)]
+                    m.d.sync += [ps.eq(2), old.eq(Mux(byte, pr.data[8:], pr.data[:8]))]
+                with m.Case(2):
+                    m.d.comb += [paddr.eq(rword), pw.data.eq(Cat(y, y)), pw.en.eq(Mux(byte, 0b10, 0b01))]
+                    m.d.sync += [ps.eq(3), nsum.eq(Mux(fc == 0, y, sum_now + y - Mux(fc == T, old, 0)))]
+                with m.Case(3):
+                    m.d.comb += [paddr.eq(half + pc), pw.data.eq(nsum), pw.en.eq(0b11), last_step.eq(1)]
+                    m.d.sync += ps.eq(0)
+            m.d.comb += classifier.pool_data.eq(sum_now)
+        else:
+            # the ring (single-port) and the sums in memories of their own: 2 cycles a value
+            m.submodules.pool_ring = pool_ring = Memory(shape=unsigned(8), depth=T * C, init=[],
+                                                        attrs=cfg.memory_attrs)
+            ring_r, ring_w = pool_ring.read_port(), pool_ring.write_port()
+            m.submodules.pool_sums = sums = Memory(shape=signed(pool_bits), depth=C, init=[])
+            sums_r, sums_w = sums.read_port(), sums.write_port()
+            sums_addr, sums_en = Signal(range(C)), Signal()
+            ring_addr = Signal(range(T * C))           # one address for both ports (single-port RAM)
+            # a value is read in the cycle it arrives and written back in the next (never both)
+            m.d.comb += [ring_w.en.eq(ps == 1), ring_r.en.eq(pool_take & ~ring_w.en)]
+            m.d.comb += [ring_addr.eq(pos + pc), ring_r.addr.eq(ring_addr), ring_w.addr.eq(ring_addr),
+                         sums_w.addr.eq(pc), ring_w.data.eq(y), sums_r.addr.eq(sums_addr), sums_r.en.eq(sums_en)]
+            with m.If(pool_take):
+                m.d.comb += [sums_addr.eq(pc), sums_en.eq(1)]
+                m.d.sync += [ps.eq(1), y.eq(post.o.payload)]
+            with m.Elif(classifying):
+                m.d.comb += [sums_addr.eq(classifier.pool_addr), sums_en.eq(classifier.pool_en)]
+            with m.If(ps == 1):
+                m.d.comb += [sums_w.en.eq(1), last_step.eq(1),
+                             sums_w.data.eq(Mux(fc == 0, y, sums_r.data + y - Mux(fc == T, ring_r.data, 0)))]
+                m.d.sync += ps.eq(0)
+            m.d.comb += classifier.pool_data.eq(sums_r.data)
+        with m.If(last_step):
             with m.If(pc == C - 1):
                 m.d.sync += [pc.eq(0), pos.eq(Mux(pos == (T - 1) * C, 0, pos + C)),
                              fc.eq(Mux(fc == T, T, fc + 1))]
@@ -390,10 +460,6 @@ class StreamingAccelerator(wiring.Component):
                 m.d.sync += pc.eq(pc + 1)
 
         # --- classifier -> o, and the detector ------------------------------------------------------
-        classifying = Signal()
-        with m.If(classifying):
-            m.d.comb += [sums_addr.eq(classifier.pool_addr), sums_en.eq(classifier.pool_en)]
-        m.d.comb += classifier.pool_data.eq(sums_r.data)
         out_ok = self.o.ready | self.events_only
         m.d.comb += [
             self.o.valid.eq(classifier.o.valid & ~self.events_only & det.i.ready),
@@ -423,7 +489,7 @@ class StreamingAccelerator(wiring.Component):
         # --- front end: a step per input frame; the next one starts once this one's jobs, passes and ring
         # writes are done (its final pass, pool update and decision may still run) ------------------------
         m.d.comb += step_done.eq(~in_busy & dw.idle & (mp == n_jobs))
-        all_idle = ~running & back_idle & ~decide & ~pool_state & ~(final_active & to_pool_now)
+        all_idle = ~running & back_idle & ~decide & ~pool_busy & ~(final_active & to_pool_now)
         m.d.comb += self.idle.eq(all_idle)
         with m.FSM(name="step"):
             with m.State("WAIT"):

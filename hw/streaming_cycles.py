@@ -33,8 +33,8 @@ a decision's classifier and detector overlap the next frame), equal to the Veril
 
 | configuration                     | dense ternary (default.npz) | grouped pattern, same shape |
 |-----------------------------------|----------------------------:|----------------------------:|
-| up5k (mixer 8 lanes, dw 2 lanes)  |                       9,079 |                       4,533 |
-| up5k with dw_lanes = 4            |                       8,469 |                       3,950 |
+| up5k (mixer 8 lanes, dw 2 lanes)  |                       9,079 |                       4,539 |
+| up5k with dw_lanes = 4            |                       8,469 |                       3,956 |
 | ecp5 (mixer 64, dw 16)            |                       1,210 |                       3,681 |
 
 Warm-up (frames 0 .. D = 54, layers starting one by one), up5k dense: 67 (5 frames), 1,428 (6), 3,618
@@ -50,7 +50,7 @@ from ternkws.golden.streaming import DEFAULT_HOP, DEFAULT_SMOOTH
 from ternkws.golden.ternary_generator import GROUP_ROWS, groups_per_row, row_blocks
 
 from .layers import CONFIGS, AcceleratorConfig, grouped_adds, hardware_plan
-from .streaming import _fifo_depth, stream_plan
+from .streaming import _fifo_depth, packed_pool, stream_plan
 
 __all__ = ["frame_cycles", "stream_cycles"]
 
@@ -293,13 +293,16 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
     ch_out = [(sp.rings[k + 1].channels if k + 1 < L else C) for k in range(L)]
     jobs_at = [sum(1 for layer in sp.pass_layer if delays[layer] < v) for v in range(D_all + 2)]
     recv_at = [sum(1 for layer in range(L) if layer == 0 or delays[layer - 1] < v) for v in range(D_all + 2)]
-    back_cycles = nc * (C + 2) + nc * smooth + 4        # start cycle + 1 .. the back end idle again
+    # the back end: classifier nc (C + 2) + 2 cycles and one more (the detector writes the last logit's
+    # high half in the cycle the class beat is offered), detector 4 nc N + 3, idle the cycle after
+    back_cycles = nc * (C + 2) + 4 * nc * smooth + 5     # from the cycle after the start
+    pool_steps = 4 if packed_pool(plan) else 2          # cycles per final value in the pool
 
     gather, to_mixer, fifo = _Regroup(1, D), _Regroup(D, p_in), _Fifo(_fifo_depth(plan, sp))
     n = n_jobs = 0
     in_busy, in_c, final_active = False, 0, False
     pl = pv = 0
-    pool_state, pc, fc, phase, decide = False, 0, 0, 0, False
+    ps, pc, fc, phase, decide = 0, 0, 0, 0, False
     mp = mlayer = fed = taken = 0
     front, feeder = "WAIT", "SWITCH"
     back_busy_until, k_decision = 0, 0
@@ -312,7 +315,7 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
         running = front == "RUN"
         to_pool_now = pl == L - 1
         back_idle = cycle >= back_busy_until
-        pool_free = back_idle and not decide and not pool_state
+        pool_free = back_idle and not decide and ps == 0
         dw_w_ready = wl < dw_recv
         g_i_valid = running if in_busy else (post_o_valid and not to_pool_now)
         g_i_ready = gather.i_ready(dw_w_ready)
@@ -340,6 +343,7 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
         dw_idle = dw_state == "IDLE" and not (v1 or v2 or done3 or dw_o_valid) and wl == dw_recv
         step_done = not in_busy and dw_idle and mp == n_jobs
         start = front == "WAIT"
+        pool_last = ps == pool_steps - 1
 
         # ---------- registers --------------------------------------------------------------------------
         if i_take and in_c == 0:
@@ -361,8 +365,9 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
             decide = False
             back_busy_until = cycle + 1 + back_cycles + (1 if k_decision in fires else 0)
             k_decision += 1
-        if pool_state:
-            pool_state = False
+        if ps:
+            ps = (ps + 1) % pool_steps
+        if ps == 0 and pool_last:
             if pc == C - 1:
                 pc = 0
                 if fc >= T - 1:
@@ -372,7 +377,7 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
             else:
                 pc += 1
         if pool_take:
-            pool_state = True
+            ps = 1
         # feeder
         if tm_i_take:
             fed += 1
