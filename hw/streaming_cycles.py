@@ -294,8 +294,8 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
     jobs_at = [sum(1 for layer in sp.pass_layer if delays[layer] < v) for v in range(D_all + 2)]
     recv_at = [sum(1 for layer in range(L) if layer == 0 or delays[layer - 1] < v) for v in range(D_all + 2)]
     # the back end: classifier nc (C + 2) + 2 cycles and one more (the detector writes the last logit's
-    # high half in the cycle the class beat is offered), detector 4 nc N + 3, idle the cycle after
-    back_cycles = nc * (C + 2) + 4 * nc * smooth + 5     # from the cycle after the start
+    # high half in the cycle the class beat is offered), detector 4 nc N + 5, idle the cycle after
+    back_cycles = nc * (C + 2) + 4 * nc * smooth + 7     # from the cycle after the start
     pool_steps = 4 if packed_pool(plan) else 2          # cycles per final value in the pool
 
     gather, to_mixer, fifo = _Regroup(1, D), _Regroup(D, p_in), _Fifo(_fifo_depth(plan, sp))

@@ -17,8 +17,9 @@ The ring is 16-bit words (two per logit: the width of an iCE40 SPRAM, where `att
 puts it) with one address (a single-port RAM): a logit's low half is written as it arrives, its high
 half the next cycle (the input is not ready in that cycle).
 
-Cycles per decision: 4 * n_classes * N + 3 after the class beat (two passes of two reads per logit), plus
-the wait for the event to be taken.
+Cycles per decision: 4 * n_classes * N + 5 after the class beat (two passes of two reads per logit; the
+score, its comparison and the margin each get a register stage, for Fmax), plus the wait for the event
+to be taken.
 
 Ports
 -----
@@ -105,10 +106,10 @@ class StreamDetector(wiring.Component):
         has_event = Signal()
         last_cls = Signal(range(nc))
         since = Signal(REFRACTORY_BITS)
-        margin = Signal(signed(MARGIN_BITS))
+        margin = Signal(signed(MARGIN_BITS))           # registered: best - other of the cycle before
+        m.d.sync += margin.eq(best - other)
         # an event leaves in EMIT, right after DECIDE: its fields are the live registers
-        m.d.comb += [margin.eq(best - other), self.e.payload.index.eq(k), self.e.payload.cls.eq(best_cls),
-                     self.e.payload.margin.eq(margin)]
+        m.d.comb += [self.e.payload.index.eq(k), self.e.payload.cls.eq(best_cls), self.e.payload.margin.eq(margin)]
 
         # read pipeline of the SUM state: d_* describe the word arriving on rp.data
         d_valid, d_first, d_last, d_in = Signal(), Signal(), Signal(), Signal()
@@ -154,7 +155,11 @@ class StreamDetector(wiring.Component):
                                 m.next = "DRAIN"
                     with m.Else():
                         m.d.sync += [jj.eq(jj + 1), jbase.eq(jbase + nc)]
-            with m.State("DRAIN"):
+            with m.State("DRAIN"):                     # the last logit arrives
+                m.next = "DRAIN2"
+            with m.State("DRAIN2"):                    # its class's score is compared
+                m.next = "DRAIN3"
+            with m.State("DRAIN3"):                    # the margin is registered
                 m.next = "DECIDE"
             with m.State("DECIDE"):
                 over = margin >= self.threshold
@@ -182,20 +187,22 @@ class StreamDetector(wiring.Component):
         term = Mux(d_in, Cat(low, rp.data).as_signed(), 0)
         score = Signal(signed(SCORE_BITS))
         m.d.comb += score.eq(Mux(d_first, 0, acc) + term)
-        # one comparator for both passes: pass 1 against the best keyword so far, pass 2 against the
-        # largest of the other classes so far (the first class of a pass always takes its place)
-        d_second = Signal()
-        m.d.sync += d_second.eq(second)
-        gt = score > Mux(d_second, other, best)
         with m.If(d_valid):
             m.d.sync += acc.eq(score)
-            with m.If(d_last):
-                with m.If(~d_second):
-                    with m.If(self.keywords.bit_select(d_cls, 1) & (~best_valid | (d_cls == 0) | gt)):
-                        m.d.sync += [best.eq(score), best_cls.eq(d_cls), best_valid.eq(1)]
-                    with m.Elif(d_cls == 0):
-                        m.d.sync += best_valid.eq(0)
-                    m.d.sync += other_valid.eq(0)
-                with m.Elif((d_cls != best_cls) & (~other_valid | gt)):
-                    m.d.sync += [other.eq(score), other_valid.eq(1)]
+        # a class's score (in acc the cycle after its last logit) against the pass's running maximum: one
+        # comparator for both passes, pass 1 against the best keyword so far, pass 2 against the largest of
+        # the other classes so far (the first class of a pass always takes its place)
+        d_second, e_last, e_second = Signal(), Signal(), Signal()
+        e_cls = Signal(range(nc))
+        m.d.sync += [d_second.eq(second), e_last.eq(d_valid & d_last), e_second.eq(d_second), e_cls.eq(d_cls)]
+        gt = acc > Mux(e_second, other, best)
+        with m.If(e_last):
+            with m.If(~e_second):
+                with m.If(self.keywords.bit_select(e_cls, 1) & (~best_valid | (e_cls == 0) | gt)):
+                    m.d.sync += [best.eq(acc), best_cls.eq(e_cls), best_valid.eq(1)]
+                with m.Elif(e_cls == 0):
+                    m.d.sync += best_valid.eq(0)
+                m.d.sync += other_valid.eq(0)
+            with m.Elif((e_cls != best_cls) & (~other_valid | gt)):
+                m.d.sync += [other.eq(acc), other_valid.eq(1)]
         return m
