@@ -70,7 +70,7 @@ from .layers import CONFIGS, hardware_plan, make_classifier, make_mixer, make_po
 from .memory_reader import MemoryReader
 from .regroup import Regroup
 from .streaming_depthwise import Job, Ring, StreamDepthwise
-from .streaming_detector import (INDEX_BITS, REFRACTORY_BITS, SMOOTH_BITS, THRESHOLD_BITS, StreamDetector,
+from .streaming_detector import (REFRACTORY_BITS, SMOOTH_BITS, THRESHOLD_BITS, StreamDetector,
                                  event_layout)
 
 __all__ = ["StreamingAccelerator", "StreamPlan", "stream_plan", "HOP_BITS", "state_bits"]
