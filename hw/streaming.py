@@ -24,7 +24,11 @@ so the depthwise of layer l + 1 overlaps the mixer of layer l. A frame's *front 
 depthwise jobs, mixer passes) ends once its jobs are done, every pass fed and every ring written; the
 next frame starts then, while the *back end* of this one (the final pass's pool update, the
 classifier and the detector) finishes: the pool takes the next frame's final values only once the
-back end is idle. Cycles per frame: hw/streaming_cycles.py (exact; UP5K default model 9,079).
+back end is idle. The final 1x1 of a frame is deferred to the next frame's step, where it runs just
+before that frame's epilogue pass (in the shadow of the epilogue's depthwise, the longest job); when
+no frame follows at once, a flush step runs it alone, so a decision never waits for the next frame
+longer than the front end takes. Cycles per frame: hw/streaming_cycles.py (exact; UP5K default model
+9,004).
 
 State (memories; `state_bits()` counts them; single-port ones are iCE40 SPRAM with `config.spram`):
 
@@ -263,8 +267,9 @@ class StreamingAccelerator(wiring.Component):
         m.d.comb += n_next.eq(Mux(n == D_all + 1, n, n + 1))
         jobs_next = _count_below(m, n_next, [sp.delays[layer] for layer in sp.pass_layer], "jobs_next")
         recv_next = _count_below(m, n_next, [-1] + [sp.delays[layer] for layer in range(L - 1)], "recv_next")
-        n_jobs = Signal(range(J + 1))
-        m.d.comb += [dw.n_recv.eq(recv_next), dw.n_jobs.eq(jobs_next)]
+        n_jobs = Signal(range(J + 1))                  # mixer passes (positions) of this step
+        order = Signal(2)                              # their order (hw/streaming_depthwise.py `order`)
+        final_pending = Signal()                       # the last frame's final 1x1 is still to run
 
         running = Signal()
         start = Signal()
@@ -300,13 +305,23 @@ class StreamingAccelerator(wiring.Component):
         ]
         with m.If(to_mixer.i.valid & to_mixer.i.ready):
             m.d.sync += fed.eq(fed + 1)
+        mapped = Signal(range(J))                      # the pass at position mp (the depthwise unit's order)
+        with m.If(order == 2):
+            m.d.comb += mapped.eq(J - 1)
+        with m.Elif((order == 1) & (mp == J - 2)):
+            m.d.comb += mapped.eq(J - 1)
+        with m.Elif((order == 1) & (mp == J - 1)):
+            m.d.comb += mapped.eq(J - 2)
+        with m.Else():
+            m.d.comb += mapped.eq(mp)
+        layer_push = Signal()                          # a main pass starts: its layer's outputs come next
         with m.FSM(name="feeder"):
             with m.State("SWITCH"):
                 with m.If((mp < n_jobs) & mixer.idle):
-                    m.d.sync += [mlayer.eq(mp), fed.eq(0), taken.eq(0)]
+                    m.d.sync += [mlayer.eq(mapped), fed.eq(0), taken.eq(0)]
                     m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.comb += accres_reader.start.eq(residual)
+                m.d.comb += [accres_reader.start.eq(residual), layer_push.eq(~kind_res)]
                 m.d.sync += ores.eq(0)
                 m.next = "FEED"
             with m.State("FEED"):
@@ -347,28 +362,47 @@ class StreamingAccelerator(wiring.Component):
         # --- input writer: the frame's values -> ring 0 (through the gather) --------------------------
         in_busy = Signal()                             # this step's input frame is not complete yet
         in_c = Signal(range(plan.n_mfcc))
-        final_active = Signal()                        # the final layer computes in this step
-        # --- post writer: each layer's outputs -> the next layer's ring, the final layer's -> pool -------
-        pl = Signal(range(L))                          # layer of the next post-op value
+        # --- post writer: each layer's outputs -> the next layer's ring, the final layer's -> pool. The
+        # layers come in the mixer's pass order: a queue of the main passes started and not yet written
+        # (at most two are in flight: one leaving the post-op, one in the mixer; three places) ----------
+        pass_layer = [p.layer.index for p in passes]
+        queue = [Signal(range(L), name=f"queue{k}") for k in range(3)]
+        queued = Signal(range(4))
+        pl = queue[0]                                  # layer of the next post-op value
+        pl_valid = queued != 0
         pv = Signal(range(max([r.channels for r in sp.rings] + [C])))
         pl_last = Signal.like(pv)
         with m.Switch(pl):
             for k in range(L):
                 with m.Case(k):
                     m.d.comb += pl_last.eq((sp.rings[k + 1].channels if k + 1 < L else C) - 1)
+        push_layer = Signal(range(L))
+        with m.Switch(mlayer):
+            for k in range(J):
+                with m.Case(k):
+                    m.d.comb += push_layer.eq(pass_layer[k])
+        pop = Signal()
+        m.d.comb += pop.eq(post.o.valid & post.o.ready & (pv == pl_last))
+        after_pop = [queue[1], queue[2], queue[2]]
+        for k in range(3):
+            with m.If(pop):
+                m.d.sync += queue[k].eq(after_pop[k])
+            with m.If(layer_push & (queued - pop == k)):
+                m.d.sync += queue[k].eq(push_layer)
+        m.d.sync += queued.eq(queued + layer_push - pop)
         wiring.connect(m, gather.o, dw.w)
         ps = Signal(range(4))                          # pool step of the value in hand (0: ready for one)
         pool_busy = Signal()
         pool_take = Signal()
         back_idle = Signal()
         pool_free = Signal()
-        to_pool_now = pl == L - 1
+        to_pool_now = pl_valid & (pl == L - 1)
         m.d.comb += [
             pool_free.eq(back_idle & ~decide & ~pool_busy),
-            gather.i.valid.eq(Mux(in_busy, running & self.i.valid, post.o.valid & ~to_pool_now)),
+            gather.i.valid.eq(Mux(in_busy, running & self.i.valid, post.o.valid & pl_valid & ~to_pool_now)),
             gather.i.payload.eq(Mux(in_busy, self.i.payload, post.o.payload)),
             self.i.ready.eq(running & in_busy & gather.i.ready),
-            post.o.ready.eq(Mux(to_pool_now, pool_free, ~in_busy & gather.i.ready)),
+            post.o.ready.eq(Mux(to_pool_now, pool_free, pl_valid & ~in_busy & gather.i.ready)),
             pool_take.eq(to_pool_now & pool_free & post.o.valid),
         ]
         with m.If(self.i.valid & self.i.ready):
@@ -377,10 +411,7 @@ class StreamingAccelerator(wiring.Component):
             with m.Else():
                 m.d.sync += in_c.eq(in_c + 1)
         with m.If(post.o.valid & post.o.ready):
-            with m.If(pv == pl_last):
-                m.d.sync += [pv.eq(0), pl.eq(Mux(to_pool_now, 0, pl + 1))]
-            with m.Else():
-                m.d.sync += pv.eq(pv + 1)
+            m.d.sync += pv.eq(Mux(pv == pl_last, 0, pv + 1))
 
         # --- pool: running sum of the last T final frames --------------------------------------------
         # pool[c] += y - ring[u mod T][c]; ring[u mod T][c] = y. The ring holds 0 before T final frames
@@ -489,19 +520,31 @@ class StreamingAccelerator(wiring.Component):
         # --- front end: a step per input frame; the next one starts once this one's jobs, passes and ring
         # writes are done (its final pass, pool update and decision may still run) ------------------------
         m.d.comb += step_done.eq(~in_busy & dw.idle & (mp == n_jobs))
-        all_idle = ~running & back_idle & ~decide & ~pool_busy & ~(final_active & to_pool_now)
+        all_idle = ~running & back_idle & ~decide & ~pool_busy & ~pl_valid & ~final_pending
         m.d.comb += self.idle.eq(all_idle)
+        # The final 1x1 of a frame is deferred to the next frame's step, where it runs just before that
+        # frame's epilogue (order 1): the depthwise unit is then busy with the epilogue's depthwise, the
+        # longest, instead of idle while the final pass runs after it. When no frame follows at once, a
+        # flush step runs it alone (order 2).
+        final_now = n_next > D_all                     # the final layer computes in the coming step
+        m.d.comb += [dw.n_recv.eq(recv_next), dw.n_jobs.eq(jobs_next), dw.order.eq(0)]
+        with m.If(final_pending):
+            m.d.comb += [dw.n_jobs.eq(J), dw.order.eq(1)]
+        with m.Elif(final_now):
+            m.d.comb += dw.n_jobs.eq(J - 1)
         with m.FSM(name="step"):
             with m.State("WAIT"):
                 with m.If(self.clear & all_idle):
                     m.d.comb += [dw.clear.eq(1), det.clear.eq(1)]
-                    m.d.sync += [n.eq(0), fc.eq(0), phase.eq(0), pos.eq(0), pc.eq(0), pl.eq(0), pv.eq(0),
-                                 final_active.eq(0)]
+                    m.d.sync += [n.eq(0), fc.eq(0), phase.eq(0), pos.eq(0), pc.eq(0), pv.eq(0)]
                 with m.Elif(self.i.valid):
                     m.d.comb += [start.eq(1), dw.step.eq(1)]
-                    m.d.sync += [n.eq(n_next), n_jobs.eq(jobs_next), in_busy.eq(1), final_active.eq(n_next > D_all)]
-                    with m.If(~final_active):
-                        m.d.sync += [pl.eq(0), pv.eq(0)]
+                    m.d.sync += [n.eq(n_next), n_jobs.eq(dw.n_jobs), order.eq(dw.order), in_busy.eq(1),
+                                 final_pending.eq(final_pending | final_now)]
+                    m.next = "RUN"
+                with m.Elif(final_pending):
+                    m.d.comb += [start.eq(1), dw.step.eq(1), dw.n_recv.eq(0), dw.n_jobs.eq(1), dw.order.eq(2)]
+                    m.d.sync += [n_jobs.eq(1), order.eq(2), final_pending.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
