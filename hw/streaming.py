@@ -20,14 +20,30 @@ Per input frame (a *step*; layer l computes once the stream has reached its dela
     every hop frames once T final frames exist: classifier (logits, class on `o`) -> detector (`e`)
 
 The depthwise unit works ahead of the mixer (the FIFO holds a res job's frame and the next conv job's),
-so the depthwise of layer l + 1 overlaps the mixer of layer l; a frame's step ends when its last value
-has reached its ring or the pool (and, on a decision frame, when the detector is done).
+so the depthwise of layer l + 1 overlaps the mixer of layer l. A frame's *front end* (ring writes,
+depthwise jobs, mixer passes) ends once its jobs are done, every pass fed and every ring written; the
+next frame starts then, while the *back end* of this one (the final pass's pool update, the
+classifier and the detector) finishes: the pool takes the next frame's final values only once the
+back end is idle. The final 1x1 of a frame is deferred to the next frame's step, where it runs just
+before that frame's epilogue pass (in the shadow of the epilogue's depthwise, the longest job); when
+no frame follows at once, a flush step runs it alone, so a decision never waits for the next frame
+longer than the front end takes. Cycles per frame: hw/streaming_cycles.py (exact; UP5K default model
+9,004).
 
-State (memories): the rings (sum over layers of span * C int8: 7,680 B for 3x1x64 plus the final layer's
-128-B input frame, single-port: SPRAM on the UP5K); the pool ring (T * C int8, single-port) and the
-pool sums (C x 15 bits); acc_res (one frame of the widest residual 1x1); the job FIFO (two frames of
-the widest layer input); the detector's logit ring (16 x n_classes x 32 bits). `state_bits()` counts
-them. Counters: frames seen (saturating at D + 1), final frames (at T), the hop phase, the ring heads.
+State (memories; `state_bits()` counts them; single-port ones are iCE40 SPRAM with `config.spram`):
+
+| memory | holds | default model, up5k | UP5K |
+|---|---|---|---|
+| dw.rings | every layer's ring: (2p + 1) frames of its input (P_b + 1 for a block's first layer when the block's residual reaches further), the final layer's input frame | 4,096 x 16 bit (8 KiB) | SPRAM |
+| pool_mem (with spram) | the pool ring (T final frames, two values a word) and the C pool sums | 8,320 x 16 bit | SPRAM |
+| pool_ring + pool_sums (without) | the same, apart (2 cycles per final value instead of 4) | 16,384 x 8 + 128 x 15 bit | |
+| accres | one frame of the widest residual 1x1's accumulators | 64 x 16 bit | SPRAM |
+| detector.ring | 16 logit vectors (two 16-bit words a logit) | 384 x 16 bit | SPRAM |
+| fifo | the job FIFO: two frames of the widest layer input | 127 x 16 bit | 1 BRAM |
+
+plus the window mode's unit memories (mixer frame buffer, depthwise weights, post-op constants,
+classifier weights). Counters: frames seen (saturating at D + 1), final frames (at T), the hop phase,
+each ring's head and frame count, the detector's state (hw/streaming_detector.py).
 
 Ports
 -----
@@ -45,7 +61,7 @@ idle : Out(1)                             between frames: no step in progress.
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -58,7 +74,7 @@ from .layers import CONFIGS, hardware_plan, make_classifier, make_mixer, make_po
 from .memory_reader import MemoryReader
 from .regroup import Regroup
 from .streaming_depthwise import Job, Ring, StreamDepthwise
-from .streaming_detector import (INDEX_BITS, REFRACTORY_BITS, SMOOTH_BITS, THRESHOLD_BITS, StreamDetector,
+from .streaming_detector import (REFRACTORY_BITS, SMOOTH_BITS, THRESHOLD_BITS, StreamDetector,
                                  event_layout)
 
 __all__ = ["StreamingAccelerator", "StreamPlan", "stream_plan", "HOP_BITS", "state_bits"]
@@ -137,20 +153,25 @@ def stream_plan(model, plan):
 
 
 def state_bits(model, config=CONFIGS["up5k"]):
-    """{memory: bits} of the streaming state (what survives from one frame to the next, plus the
-    per-frame buffers the stream adds)."""
+    """{memory: bits used} of the streaming mode's own memories (the state kept from one frame to the
+    next, and the per-frame buffers the stream adds to the window mode's units)."""
     plan = hardware_plan(model, config)
     sp = stream_plan(model, plan)
     C, T, nc = plan.classifier.channels, plan.frames, plan.classifier.n_classes
     res = [p.c_out for p in plan.passes if p.kind == "res"]
     return {
         "rings (line buffers, residual block inputs, final input)": sp.ring_words * 8 * sp.lanes,
-        "pool ring (T final frames, 8-bit words)": T * C * 8,
-        "pool sums": C * plan.classifier.pool_bits,
+        "pool ring (T final frames, 8 bits a value)": T * C * 8,
+        "pool sums": C * (16 if packed_pool(plan) else plan.classifier.pool_bits),
         "detector logit ring (16 x n_classes x 32 bit)": 16 * nc * LOGIT_BITS,
         "acc_res (one frame)": max(res + [1]) * plan.acc_width,
-        "job FIFO (two frames)": _fifo_depth(plan, sp) * 8 * sp.lanes,
+        "job FIFO (two frames)": (_fifo_depth(plan, sp) - 1) * 8 * sp.lanes,
     }
+
+
+def packed_pool(plan):
+    """True when the pool ring and sums share one 16-bit single-port memory (see StreamingAccelerator)."""
+    return bool(plan.config.spram) and plan.classifier.pool_bits <= 16
 
 
 def _fifo_depth(plan, sp):
@@ -202,6 +223,12 @@ class StreamingAccelerator(wiring.Component):
     def delay(self):
         return self._splan.delay
 
+    @property
+    def packed_pool(self):
+        """The pool ring and sums share one single-port memory of 16-bit words (configurations with
+        `spram`, where block RAM is scarce): 4 cycles per final value instead of 2."""
+        return packed_pool(self._plan)
+
     def elaborate(self, platform):
         m = Module()
         plan, sp, cfg = self._plan, self._splan, self._config
@@ -218,7 +245,7 @@ class StreamingAccelerator(wiring.Component):
         m.submodules.classifier = classifier = make_classifier(plan)
         m.submodules.dw = dw = StreamDepthwise(sp.rings, sp.jobs, plan.depthwise_layers, D,
                                                single_port=cfg.single_port_line_buffer, attrs=cfg.memory_attrs)
-        m.submodules.detector = det = StreamDetector(plan.classifier.n_classes)
+        m.submodules.detector = det = StreamDetector(plan.classifier.n_classes, attrs=cfg.memory_attrs)
         P_in = getattr(mixer, "in_lanes", cfg.mixer_lanes)
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=8 * D, depth=_fifo_depth(plan, sp))
         m.submodules.to_mixer = to_mixer = Regroup(signed(8), D, P_in)
@@ -226,13 +253,9 @@ class StreamingAccelerator(wiring.Component):
         res_c_out = [p.c_out for p in passes if p.kind == "res"]
         accres_depth = max(res_c_out + [1])
         m.submodules.accres_reader = accres_reader = MemoryReader(signed(plan.acc_width), accres_depth)
-        m.submodules.accres = accres = Memory(shape=signed(plan.acc_width), depth=accres_depth, init=[])
+        m.submodules.accres = accres = Memory(shape=signed(plan.acc_width), depth=accres_depth, init=[],
+                                              attrs=cfg.memory_attrs)
         accres_r, accres_w = accres.read_port(), accres.write_port()
-        m.submodules.pool_ring = pool_ring = Memory(shape=unsigned(8), depth=T * C, init=[],
-                                                    attrs=cfg.memory_attrs)
-        ring_r, ring_w = pool_ring.read_port(), pool_ring.write_port()
-        m.submodules.pool_sums = sums = Memory(shape=signed(pool_bits), depth=C, init=[])
-        sums_r, sums_w = sums.read_port(), sums.write_port()
 
         m.d.comb += [det.smooth.eq(self.smooth), det.refractory.eq(self.refractory),
                      det.threshold.eq(self.threshold), det.keywords.eq(self.keywords)]
@@ -244,8 +267,9 @@ class StreamingAccelerator(wiring.Component):
         m.d.comb += n_next.eq(Mux(n == D_all + 1, n, n + 1))
         jobs_next = _count_below(m, n_next, [sp.delays[layer] for layer in sp.pass_layer], "jobs_next")
         recv_next = _count_below(m, n_next, [-1] + [sp.delays[layer] for layer in range(L - 1)], "recv_next")
-        n_jobs = Signal(range(J + 1))
-        m.d.comb += [dw.n_recv.eq(recv_next), dw.n_jobs.eq(jobs_next)]
+        n_jobs = Signal(range(J + 1))                  # mixer passes (positions) of this step
+        order = Signal(2)                              # their order (hw/streaming_depthwise.py `order`)
+        final_pending = Signal()                       # the last frame's final 1x1 is still to run
 
         running = Signal()
         start = Signal()
@@ -281,13 +305,23 @@ class StreamingAccelerator(wiring.Component):
         ]
         with m.If(to_mixer.i.valid & to_mixer.i.ready):
             m.d.sync += fed.eq(fed + 1)
+        mapped = Signal(range(J))                      # the pass at position mp (the depthwise unit's order)
+        with m.If(order == 2):
+            m.d.comb += mapped.eq(J - 1)
+        with m.Elif((order == 1) & (mp == J - 2)):
+            m.d.comb += mapped.eq(J - 1)
+        with m.Elif((order == 1) & (mp == J - 1)):
+            m.d.comb += mapped.eq(J - 2)
+        with m.Else():
+            m.d.comb += mapped.eq(mp)
+        layer_push = Signal()                          # a main pass starts: its layer's outputs come next
         with m.FSM(name="feeder"):
             with m.State("SWITCH"):
                 with m.If((mp < n_jobs) & mixer.idle):
-                    m.d.sync += [mlayer.eq(mp), fed.eq(0), taken.eq(0)]
+                    m.d.sync += [mlayer.eq(mapped), fed.eq(0), taken.eq(0)]
                     m.next = "LOAD"
             with m.State("LOAD"):
-                m.d.comb += accres_reader.start.eq(residual)
+                m.d.comb += [accres_reader.start.eq(residual), layer_push.eq(~kind_res)]
                 m.d.sync += ores.eq(0)
                 m.next = "FEED"
             with m.State("FEED"):
@@ -315,10 +349,11 @@ class StreamingAccelerator(wiring.Component):
             ]
         with m.If(accres_write):
             m.d.sync += ores.eq(ores + 1)
+        accres_addr = Signal(range(accres_depth))      # one address for both ports (single-port RAM)
         m.d.comb += [
             accres_reader.data.eq(accres_r.data),
-            accres_r.addr.eq(Mux(kind_res, ores, accres_reader.addr)),
-            accres_w.addr.eq(Mux(kind_res, ores, accres_reader.addr)),
+            accres_addr.eq(Mux(kind_res, ores, accres_reader.addr)),
+            accres_r.addr.eq(accres_addr), accres_w.addr.eq(accres_addr),
             accres_r.en.eq(accres_reader.en & ~accres_write),
             accres_w.data.eq(mixer.o.payload),
             accres_w.en.eq(accres_write),
@@ -327,27 +362,47 @@ class StreamingAccelerator(wiring.Component):
         # --- input writer: the frame's values -> ring 0 (through the gather) --------------------------
         in_busy = Signal()                             # this step's input frame is not complete yet
         in_c = Signal(range(plan.n_mfcc))
-        final_active = Signal()                        # the final layer computes in this step
-        # --- post writer: each layer's outputs -> the next layer's ring, the final layer's -> pool -------
-        pl = Signal(range(L))                          # layer of the next post-op value
+        # --- post writer: each layer's outputs -> the next layer's ring, the final layer's -> pool. The
+        # layers come in the mixer's pass order: a queue of the main passes started and not yet written
+        # (at most two are in flight: one leaving the post-op, one in the mixer; three places) ----------
+        pass_layer = [p.layer.index for p in passes]
+        queue = [Signal(range(L), name=f"queue{k}") for k in range(3)]
+        queued = Signal(range(4))
+        pl = queue[0]                                  # layer of the next post-op value
+        pl_valid = queued != 0
         pv = Signal(range(max([r.channels for r in sp.rings] + [C])))
         pl_last = Signal.like(pv)
         with m.Switch(pl):
             for k in range(L):
                 with m.Case(k):
                     m.d.comb += pl_last.eq((sp.rings[k + 1].channels if k + 1 < L else C) - 1)
+        push_layer = Signal(range(L))
+        with m.Switch(mlayer):
+            for k in range(J):
+                with m.Case(k):
+                    m.d.comb += push_layer.eq(pass_layer[k])
+        pop = Signal()
+        m.d.comb += pop.eq(post.o.valid & post.o.ready & (pv == pl_last))
+        after_pop = [queue[1], queue[2], queue[2]]
+        for k in range(3):
+            with m.If(pop):
+                m.d.sync += queue[k].eq(after_pop[k])
+            with m.If(layer_push & (queued - pop == k)):
+                m.d.sync += queue[k].eq(push_layer)
+        m.d.sync += queued.eq(queued + layer_push - pop)
         wiring.connect(m, gather.o, dw.w)
-        pool_state = Signal()                          # 0: ready for a value; 1: write the sums
+        ps = Signal(range(4))                          # pool step of the value in hand (0: ready for one)
+        pool_busy = Signal()
         pool_take = Signal()
         back_idle = Signal()
         pool_free = Signal()
-        to_pool_now = pl == L - 1
+        to_pool_now = pl_valid & (pl == L - 1)
         m.d.comb += [
-            pool_free.eq(back_idle & ~decide & ~pool_state),
-            gather.i.valid.eq(Mux(in_busy, running & self.i.valid, post.o.valid & ~to_pool_now)),
+            pool_free.eq(back_idle & ~decide & ~pool_busy),
+            gather.i.valid.eq(Mux(in_busy, running & self.i.valid, post.o.valid & pl_valid & ~to_pool_now)),
             gather.i.payload.eq(Mux(in_busy, self.i.payload, post.o.payload)),
             self.i.ready.eq(running & in_busy & gather.i.ready),
-            post.o.ready.eq(Mux(to_pool_now, pool_free, ~in_busy & gather.i.ready)),
+            post.o.ready.eq(Mux(to_pool_now, pool_free, pl_valid & ~in_busy & gather.i.ready)),
             pool_take.eq(to_pool_now & pool_free & post.o.valid),
         ]
         with m.If(self.i.valid & self.i.ready):
@@ -356,31 +411,77 @@ class StreamingAccelerator(wiring.Component):
             with m.Else():
                 m.d.sync += in_c.eq(in_c + 1)
         with m.If(post.o.valid & post.o.ready):
-            with m.If(pv == pl_last):
-                m.d.sync += [pv.eq(0), pl.eq(Mux(to_pool_now, 0, pl + 1))]
-            with m.Else():
-                m.d.sync += pv.eq(pv + 1)
+            m.d.sync += pv.eq(Mux(pv == pl_last, 0, pv + 1))
 
         # --- pool: running sum of the last T final frames --------------------------------------------
+        # pool[c] += y - ring[u mod T][c]; ring[u mod T][c] = y. The ring holds 0 before T final frames
+        # exist (never read then: `old` is 0 while fc < T) and the sum starts at y for u = 0.
         fc = Signal(range(T + 1))                      # final frames so far, saturating at T
         phase = Signal(HOP_BITS)                       # (u - T + 1) mod hop once u >= T - 1
         pos = Signal(range(T * C))                     # (u mod T) * C
         pc = Signal(range(C))
         y = Signal(8)
-        sums_addr, sums_en = Signal(range(C)), Signal()
-        ring_addr = Signal(range(T * C))               # one address for both ports (single-port RAM)
-        # a value is read in the cycle it arrives and written back in the next (single port: never both)
-        m.d.comb += [ring_w.en.eq(pool_state), ring_r.en.eq(pool_take & ~ring_w.en)]
-        m.d.comb += [ring_addr.eq(pos + pc), ring_r.addr.eq(ring_addr), ring_w.addr.eq(ring_addr), sums_w.addr.eq(pc),
-                     ring_w.data.eq(y), sums_r.addr.eq(sums_addr), sums_r.en.eq(sums_en)]
-        with m.If(pool_take):
-            m.d.comb += [sums_addr.eq(pc), sums_en.eq(1)]
-            m.d.sync += [pool_state.eq(1), y.eq(post.o.payload)]
-        with m.If(pool_state):
-            old = Mux(fc == T, ring_r.data, 0)
-            m.d.comb += [sums_w.en.eq(1),
-                         sums_w.data.eq(Mux(fc == 0, y, sums_r.data + y - old))]
-            m.d.sync += pool_state.eq(0)
+        old = Signal(8)
+        classifying = Signal()
+        last_step = Signal()                           # the pool's last cycle for this value
+        m.d.comb += pool_busy.eq(ps != 0)
+        if self.packed_pool:
+            # one single-port memory of 16-bit words (an iCE40 SPRAM): the ring, two values a word, then
+            # the sums; a value takes 4 cycles: read its ring word, read its sum, write the ring byte,
+            # write the sum
+            half = (T * C + 1) // 2
+            m.submodules.pool_mem = pool_mem = Memory(shape=unsigned(16), depth=half + C, init=[],
+                                                      attrs=cfg.memory_attrs)
+            pr, pw = pool_mem.read_port(transparent_for=()), pool_mem.write_port(granularity=8)
+            paddr = Signal(range(half + C))
+            r_en = Signal()
+            rword = Signal(range(half))
+            byte = Signal()
+            nsum = Signal(signed(pool_bits))
+            m.d.comb += [pr.addr.eq(paddr), pw.addr.eq(paddr), pr.en.eq(r_en & (pw.en == 0))]
+            sum_now = pr.data[:pool_bits].as_signed()
+            with m.Switch(ps):
+                with m.Case(0):
+                    with m.If(pool_take):
+                        ba = pos + pc
+                        m.d.comb += [paddr.eq(ba >> 1), r_en.eq(1)]
+                        m.d.sync += [ps.eq(1), y.eq(post.o.payload), rword.eq(ba >> 1), byte.eq(ba[0])]
+                    with m.Elif(classifying):
+                        m.d.comb += [paddr.eq(half + classifier.pool_addr), r_en.eq(classifier.pool_en)]
+                with m.Case(1):
+                    m.d.comb += [paddr.eq(half + pc), r_en.eq(1)]
+                    m.d.sync += [ps.eq(2), old.eq(Mux(byte, pr.data[8:], pr.data[:8]))]
+                with m.Case(2):
+                    m.d.comb += [paddr.eq(rword), pw.data.eq(Cat(y, y)), pw.en.eq(Mux(byte, 0b10, 0b01))]
+                    m.d.sync += [ps.eq(3), nsum.eq(Mux(fc == 0, y, sum_now + y - Mux(fc == T, old, 0)))]
+                with m.Case(3):
+                    m.d.comb += [paddr.eq(half + pc), pw.data.eq(nsum), pw.en.eq(0b11), last_step.eq(1)]
+                    m.d.sync += ps.eq(0)
+            m.d.comb += classifier.pool_data.eq(sum_now)
+        else:
+            # the ring (single-port) and the sums in memories of their own: 2 cycles a value
+            m.submodules.pool_ring = pool_ring = Memory(shape=unsigned(8), depth=T * C, init=[],
+                                                        attrs=cfg.memory_attrs)
+            ring_r, ring_w = pool_ring.read_port(), pool_ring.write_port()
+            m.submodules.pool_sums = sums = Memory(shape=signed(pool_bits), depth=C, init=[])
+            sums_r, sums_w = sums.read_port(), sums.write_port()
+            sums_addr, sums_en = Signal(range(C)), Signal()
+            ring_addr = Signal(range(T * C))           # one address for both ports (single-port RAM)
+            # a value is read in the cycle it arrives and written back in the next (never both)
+            m.d.comb += [ring_w.en.eq(ps == 1), ring_r.en.eq(pool_take & ~ring_w.en)]
+            m.d.comb += [ring_addr.eq(pos + pc), ring_r.addr.eq(ring_addr), ring_w.addr.eq(ring_addr),
+                         sums_w.addr.eq(pc), ring_w.data.eq(y), sums_r.addr.eq(sums_addr), sums_r.en.eq(sums_en)]
+            with m.If(pool_take):
+                m.d.comb += [sums_addr.eq(pc), sums_en.eq(1)]
+                m.d.sync += [ps.eq(1), y.eq(post.o.payload)]
+            with m.Elif(classifying):
+                m.d.comb += [sums_addr.eq(classifier.pool_addr), sums_en.eq(classifier.pool_en)]
+            with m.If(ps == 1):
+                m.d.comb += [sums_w.en.eq(1), last_step.eq(1),
+                             sums_w.data.eq(Mux(fc == 0, y, sums_r.data + y - Mux(fc == T, ring_r.data, 0)))]
+                m.d.sync += ps.eq(0)
+            m.d.comb += classifier.pool_data.eq(sums_r.data)
+        with m.If(last_step):
             with m.If(pc == C - 1):
                 m.d.sync += [pc.eq(0), pos.eq(Mux(pos == (T - 1) * C, 0, pos + C)),
                              fc.eq(Mux(fc == T, T, fc + 1))]
@@ -390,10 +491,6 @@ class StreamingAccelerator(wiring.Component):
                 m.d.sync += pc.eq(pc + 1)
 
         # --- classifier -> o, and the detector ------------------------------------------------------
-        classifying = Signal()
-        with m.If(classifying):
-            m.d.comb += [sums_addr.eq(classifier.pool_addr), sums_en.eq(classifier.pool_en)]
-        m.d.comb += classifier.pool_data.eq(sums_r.data)
         out_ok = self.o.ready | self.events_only
         m.d.comb += [
             self.o.valid.eq(classifier.o.valid & ~self.events_only & det.i.ready),
@@ -423,19 +520,31 @@ class StreamingAccelerator(wiring.Component):
         # --- front end: a step per input frame; the next one starts once this one's jobs, passes and ring
         # writes are done (its final pass, pool update and decision may still run) ------------------------
         m.d.comb += step_done.eq(~in_busy & dw.idle & (mp == n_jobs))
-        all_idle = ~running & back_idle & ~decide & ~pool_state & ~(final_active & to_pool_now)
+        all_idle = ~running & back_idle & ~decide & ~pool_busy & ~pl_valid & ~final_pending
         m.d.comb += self.idle.eq(all_idle)
+        # The final 1x1 of a frame is deferred to the next frame's step, where it runs just before that
+        # frame's epilogue (order 1): the depthwise unit is then busy with the epilogue's depthwise, the
+        # longest, instead of idle while the final pass runs after it. When no frame follows at once, a
+        # flush step runs it alone (order 2).
+        final_now = n_next > D_all                     # the final layer computes in the coming step
+        m.d.comb += [dw.n_recv.eq(recv_next), dw.n_jobs.eq(jobs_next), dw.order.eq(0)]
+        with m.If(final_pending):
+            m.d.comb += [dw.n_jobs.eq(J), dw.order.eq(1)]
+        with m.Elif(final_now):
+            m.d.comb += dw.n_jobs.eq(J - 1)
         with m.FSM(name="step"):
             with m.State("WAIT"):
                 with m.If(self.clear & all_idle):
                     m.d.comb += [dw.clear.eq(1), det.clear.eq(1)]
-                    m.d.sync += [n.eq(0), fc.eq(0), phase.eq(0), pos.eq(0), pc.eq(0), pl.eq(0), pv.eq(0),
-                                 final_active.eq(0)]
+                    m.d.sync += [n.eq(0), fc.eq(0), phase.eq(0), pos.eq(0), pc.eq(0), pv.eq(0)]
                 with m.Elif(self.i.valid):
                     m.d.comb += [start.eq(1), dw.step.eq(1)]
-                    m.d.sync += [n.eq(n_next), n_jobs.eq(jobs_next), in_busy.eq(1), final_active.eq(n_next > D_all)]
-                    with m.If(~final_active):
-                        m.d.sync += [pl.eq(0), pv.eq(0)]
+                    m.d.sync += [n.eq(n_next), n_jobs.eq(dw.n_jobs), order.eq(dw.order), in_busy.eq(1),
+                                 final_pending.eq(final_pending | final_now)]
+                    m.next = "RUN"
+                with m.Elif(final_pending):
+                    m.d.comb += [start.eq(1), dw.step.eq(1), dw.n_recv.eq(0), dw.n_jobs.eq(1), dw.order.eq(2)]
+                    m.d.sync += [n_jobs.eq(1), order.eq(2), final_pending.eq(0)]
                     m.next = "RUN"
             with m.State("RUN"):
                 m.d.comb += running.eq(1)

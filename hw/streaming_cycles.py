@@ -33,24 +33,27 @@ a decision's classifier and detector overlap the next frame), equal to the Veril
 
 | configuration                     | dense ternary (default.npz) | grouped pattern, same shape |
 |-----------------------------------|----------------------------:|----------------------------:|
-| up5k (mixer 8 lanes, dw 2 lanes)  |                       9,079 |                       4,533 |
-| up5k with dw_lanes = 4            |                       8,469 |                       3,950 |
-| ecp5 (mixer 64, dw 16)            |                       1,210 |                       3,681 |
+| up5k (mixer 8 lanes, dw 2 lanes)  |                       9,004 |                       4,128 |
+| up5k with dw_lanes = 4            |                       8,638 |                       3,833 |
+| ecp5 (mixer 64, dw 16)            |                       1,218 |                       3,719 |
 
 Warm-up (frames 0 .. D = 54, layers starting one by one), up5k dense: 67 (5 frames), 1,428 (6), 3,618
-(7), 4,720 (8), 5,822 (28), 7,387 (1). Where the cycles go, up5k: the depthwise unit has 3,328 reads
+(7), 4,720 (8), 5,822 (28), 7,325 (1). Where the cycles go, up5k: the depthwise unit has 3,328 reads
 (6,272 products over 2 lanes) plus 256 ring writes per frame, the mixer 8,201 issue cycles (dense) or
 2,793 (grouped) plus, for the grouped mixer, its input one channel per beat (768 load cycles); the
-depthwise of layer l + 1 follows the mixer of layer l, so the dense frame is bound by the mixer (9,079
+depthwise of layer l + 1 follows the mixer of layer l, so the dense frame is bound by the mixer (9,004
 = 8,201 + loads, switches and the prologue's depthwise before the first pass), the grouped one by the
-chain depthwise -> mixer -> depthwise (the depthwise alone is 3,584 cycles at 2 lanes).
+chain depthwise -> mixer -> depthwise (the depthwise alone is 3,584 cycles at 2 lanes; it waits for
+the mixer's first outputs of each layer, after the mixer has loaded that layer's input, one channel a
+cycle). The final 1x1 of a frame runs in the next frame's step, before its epilogue, in the shadow of
+the epilogue's depthwise (9,079 and 4,539 cycles without that).
 """
 
 from ternkws.golden.streaming import DEFAULT_HOP, DEFAULT_SMOOTH
 from ternkws.golden.ternary_generator import GROUP_ROWS, groups_per_row, row_blocks
 
 from .layers import CONFIGS, AcceleratorConfig, grouped_adds, hardware_plan
-from .streaming import _fifo_depth, stream_plan
+from .streaming import _fifo_depth, packed_pool, stream_plan
 
 __all__ = ["frame_cycles", "stream_cycles"]
 
@@ -293,31 +296,45 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
     ch_out = [(sp.rings[k + 1].channels if k + 1 < L else C) for k in range(L)]
     jobs_at = [sum(1 for layer in sp.pass_layer if delays[layer] < v) for v in range(D_all + 2)]
     recv_at = [sum(1 for layer in range(L) if layer == 0 or delays[layer - 1] < v) for v in range(D_all + 2)]
-    back_cycles = nc * (C + 2) + nc * smooth + 4        # start cycle + 1 .. the back end idle again
+    # the back end: classifier nc (C + 2) + 2 cycles and one more (the detector writes the last logit's
+    # high half in the cycle the class beat is offered), detector 4 nc N + 5, idle the cycle after
+    back_cycles = nc * (C + 2) + 4 * nc * smooth + 7     # from the cycle after the start
+    pool_steps = 4 if packed_pool(plan) else 2          # cycles per final value in the pool
 
     gather, to_mixer, fifo = _Regroup(1, D), _Regroup(D, p_in), _Fifo(_fifo_depth(plan, sp))
     n = n_jobs = 0
-    in_busy, in_c, final_active = False, 0, False
-    pl = pv = 0
-    pool_state, pc, fc, phase, decide = False, 0, 0, 0, False
+    in_busy, in_c, final_pending, order = False, 0, False, 0
+    queue, pv = [], 0                                    # the post writer's layers in flight
+    pass_layer = [p.layer.index for p in passes]
+    J = len(passes)
+
+    def at(pos):
+        """(job / pass at position pos of the step, deferred): hw/streaming_depthwise.py `order`."""
+        if order == 2 or (order == 1 and pos == J - 2):
+            return J - 1, True
+        if order == 1 and pos == J - 1:
+            return J - 2, False
+        return pos, False
+    ps, pc, fc, phase, decide = 0, 0, 0, 0, False
     mp = mlayer = fed = taken = 0
     front, feeder = "WAIT", "SWITCH"
     back_busy_until, k_decision = 0, 0
-    dw_state, dw_recv, dw_jobs, wl, wg, jn, dj, dk = "IDLE", 0, 0, 0, 0, 0, 0, 0
+    dw_state, dw_recv, dw_jobs, wl, wg, jpos, dj, dk = "IDLE", 0, 0, 0, 0, 0, 0, 0
     v1 = last1 = v2 = last2 = done3 = dw_o_valid = False
     p1 = p2 = p3 = post_o_valid = False
     starts, frames_left, cycle = [], n_frames, 0
     while frames_left:
         # ---------- combinational: valids from the registers, readies from the sinks back -------------
         running = front == "RUN"
+        pl = queue[0] if queue else None
         to_pool_now = pl == L - 1
         back_idle = cycle >= back_busy_until
-        pool_free = back_idle and not decide and not pool_state
+        pool_free = back_idle and not decide and ps == 0
         dw_w_ready = wl < dw_recv
-        g_i_valid = running if in_busy else (post_o_valid and not to_pool_now)
+        g_i_valid = running if in_busy else (post_o_valid and pl is not None and not to_pool_now)
         g_i_ready = gather.i_ready(dw_w_ready)
         write_now = gather.o_valid(g_i_valid) and dw_w_ready
-        post_o_ready = pool_free if to_pool_now else (not in_busy and g_i_ready)
+        post_o_ready = pool_free if to_pool_now else (pl is not None and not in_busy and g_i_ready)
         post_adv = not post_o_valid or post_o_ready
         i_take = running and in_busy and g_i_ready
         post_take = post_o_valid and post_o_ready
@@ -333,13 +350,15 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
         tm_i_take = tm_i_valid and tm_i_ready
         dw_adv = not dw_o_valid or fifo.w_rdy
         issue = False
+        jn, deferred = at(jpos)
         if dw_state == "RUN":
             r = job_ring[jn]
-            ready_in = not job_new[jn] or wl > r or (wl == r and wg > dj)
+            ready_in = not job_new[jn] or deferred or wl > r or (wl == r and wg > dj)
             issue = dw_adv and ready_in and not (single_port and write_now)
         dw_idle = dw_state == "IDLE" and not (v1 or v2 or done3 or dw_o_valid) and wl == dw_recv
         step_done = not in_busy and dw_idle and mp == n_jobs
         start = front == "WAIT"
+        pool_last = ps == pool_steps - 1
 
         # ---------- registers --------------------------------------------------------------------------
         if i_take and in_c == 0:
@@ -353,7 +372,8 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
                 in_c += 1
         if post_take:
             if pv == ch_out[pl] - 1:
-                pv, pl = 0, (0 if to_pool_now else pl + 1)
+                pv = 0
+                queue.pop(0)
             else:
                 pv += 1
         # pool and back end (the back end sees the decision the cycle after the pool's last write)
@@ -361,8 +381,9 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
             decide = False
             back_busy_until = cycle + 1 + back_cycles + (1 if k_decision in fires else 0)
             k_decision += 1
-        if pool_state:
-            pool_state = False
+        if ps:
+            ps = (ps + 1) % pool_steps
+        if ps == 0 and pool_last:
             if pc == C - 1:
                 pc = 0
                 if fc >= T - 1:
@@ -372,14 +393,16 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
             else:
                 pc += 1
         if pool_take:
-            pool_state = True
+            ps = 1
         # feeder
         if tm_i_take:
             fed += 1
         if feeder == "SWITCH":
             if mp < n_jobs and mixer.idle:
-                mlayer, fed, taken, feeder = mp, 0, 0, "LOAD"
+                mlayer, fed, taken, feeder = at(mp)[0], 0, 0, "LOAD"
         elif feeder == "LOAD":
+            if not kind_res[mlayer]:
+                queue.append(pass_layer[mlayer])
             feeder = "FEED"
         elif m_i_take:
             taken += 1
@@ -402,7 +425,7 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
             v1, last1, v2, last2, done3, dw_o_valid = issue, dk == job_K[jn] - 1 if issue else False, v1, last1, \
                 v2 and last2, done3
         if dw_state == "JOB":
-            if jn == dw_jobs:
+            if jpos == dw_jobs:
                 dw_state = "IDLE"
             else:
                 dj = dk = 0
@@ -411,19 +434,23 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
             if dk == job_K[jn] - 1:
                 dk = 0
                 if dj == job_G[jn] - 1:
-                    jn, dw_state = jn + 1, "JOB"
+                    jpos, dw_state = jpos + 1, "JOB"
                 else:
                     dj += 1
             else:
                 dk += 1
         # front end
         if start:
+            # (the input is always valid here: no flush step; the final 1x1 of a frame runs in the next
+            # frame's step, before its epilogue)
             v = n if n == D_all + 1 else n + 1
-            dw_state, dw_recv, dw_jobs, wl, wg, jn = "JOB", recv_at[v], jobs_at[v], 0, 0, 0
-            if not final_active:
-                pl = pv = 0
-            final_active = v > D_all
-            n, n_jobs, in_busy, mp, front = v, jobs_at[v], True, 0, "RUN"
+            if final_pending:
+                jobs, order = J, 1
+            else:
+                jobs, order = (J - 1 if v > D_all else jobs_at[v]), 0
+            final_pending = final_pending or v > D_all
+            dw_state, dw_recv, dw_jobs, wl, wg, jpos = "JOB", recv_at[v], jobs, 0, 0, 0
+            n, n_jobs, in_busy, mp, front = v, jobs, True, 0, "RUN"
         elif running and step_done:
             front = "WAIT"
         mixer.layer = mlayer

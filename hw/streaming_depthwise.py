@@ -28,8 +28,11 @@ layer keeps the last frames of its input from one input frame to the next. This 
 
 Ports
 -----
-step : In(1), n_recv : In(range(len(rings) + 1)), n_jobs : In(range(len(jobs) + 1))
-    Start of an input frame's work (pulse while `idle`); n_recv, n_jobs are sampled with it.
+step : In(1), n_recv : In(range(len(rings) + 1)), n_jobs : In(range(len(jobs) + 1)), order : In(2)
+    Start of an input frame's work (pulse while `idle`); n_recv, n_jobs, order are sampled with it.
+    order 0: jobs 0 .. n_jobs - 1; order 1 (n_jobs = all): the last two swapped, the final layer's
+    copy job reading the previous frame's input (the stream defers the final 1x1 of a frame to the
+    next frame's step, before its epilogue); order 2: that deferred copy job alone (a flush).
 clear : In(1)      Forget every ring (pulse while `idle`): the reset state.
 w : In(stream.Signature(ArrayLayout(signed(8), lanes)))     the rings' new frames.
 o : Out(stream.Signature(ArrayLayout(signed(8), lanes)))    the jobs' output frames.
@@ -87,6 +90,7 @@ class StreamDepthwise(wiring.Component):
             "step": In(1),
             "n_recv": In(range(len(self._rings) + 1)),
             "n_jobs": In(range(len(self._jobs) + 1)),
+            "order": In(2),
             "clear": In(1),
             "w": In(stream.Signature(beat)),
             "o": Out(stream.Signature(beat)),
@@ -168,7 +172,22 @@ class StreamDepthwise(wiring.Component):
                 m.d.sync += wg.eq(wg + 1)
 
         # --- job constants (muxed by the job index) ------------------------------------------------
-        jn = Signal(range(len(jobs) + 1))
+        # the step's jobs, by position: order 0 in job order; order 1 the last two swapped, the last
+        # position's job (the final layer's input copy) being the previous frame's (deferred: its data
+        # are a step old, so it waits for no write); order 2 that deferred job alone
+        J = len(jobs)
+        jpos = Signal(range(J + 1))
+        order = Signal(2)
+        jn = Signal(range(J + 1))
+        deferred = Signal()
+        with m.If(order == 2):
+            m.d.comb += [jn.eq(J - 1), deferred.eq(1)]
+        with m.Elif((order == 1) & (jpos == J - 2)):
+            m.d.comb += [jn.eq(J - 1), deferred.eq(1)]
+        with m.Elif((order == 1) & (jpos == J - 1)):
+            m.d.comb += jn.eq(J - 2)
+        with m.Else():
+            m.d.comb += jn.eq(jpos)
         max_k = max([layer.kernel for layer in layers] + [1])
         max_span = max(r.span for r in rings)
         max_dil = max([layer.dilation for layer in layers] + [1])
@@ -225,7 +244,8 @@ class StreamDepthwise(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += waiting.eq(1)
                 with m.If(self.step):
-                    m.d.sync += [n_recv.eq(self.n_recv), n_jobs.eq(self.n_jobs), wl.eq(0), wg.eq(0), jn.eq(0)]
+                    m.d.sync += [n_recv.eq(self.n_recv), n_jobs.eq(self.n_jobs), order.eq(self.order), wl.eq(0),
+                                 wg.eq(0), jpos.eq(0)]
                     for n, r in enumerate(rings):
                         with m.If(n < self.n_recv):
                             if r.span > 1:
@@ -237,7 +257,7 @@ class StreamDepthwise(wiring.Component):
                     for n, r in enumerate(rings):
                         m.d.sync += [heads[n].eq(r.base), counts[n].eq(0)]
             with m.State("JOB"):
-                with m.If(jn == n_jobs):
+                with m.If(jpos == n_jobs):
                     m.next = "IDLE"
                 with m.Else():
                     first = r_head - j_off_words
@@ -253,7 +273,7 @@ class StreamDepthwise(wiring.Component):
                         m.d.sync += [k.eq(0), grp_addr.eq(grp_addr + 1), tap_addr.eq(grp_addr + 1),
                                      tap_frame.eq(grp_frame)]
                         with m.If(j == j_g_m1):
-                            m.d.sync += jn.eq(jn + 1)
+                            m.d.sync += jpos.eq(jpos + 1)
                             m.next = "JOB"
                         with m.Else():
                             m.d.sync += j.eq(j + 1)
@@ -263,7 +283,7 @@ class StreamDepthwise(wiring.Component):
                                      tap_frame.eq(tap_frame + j_dil)]
 
         m.d.comb += [w_rd.addr.eq(w_addr), w_rd.en.eq(adv)]
-        ready_in = ~j_new | written
+        ready_in = ~j_new | deferred | written
         if self._single_port:
             shared = Signal(range(depth))           # one address for both ports (single-port RAM)
             m.d.comb += [

@@ -42,8 +42,9 @@ def random_stream_case(seed, *, mixer="ternary", pattern="iid", decisions=(3, 7)
     model, config, _ = random_case(seed, mixer=mixer, pattern=pattern)
     # the stream keeps the final layer's input in a ring too: dw_lanes must divide its channels as well
     lanes = gcd(config.dw_lanes, model.topology.epilogue_channels)
-    if lanes != config.dw_lanes:
-        config = replace(config, dw_lanes=lanes)
+    # half the cases with `spram`: the single-port layout of the UP5K (the pool ring and sums in one memory)
+    spram = bool(np.random.default_rng(seed + 9_000_000).integers(2))
+    config = replace(config, dw_lanes=lanes, spram=spram)
     rng = np.random.default_rng(seed + 7_000_000)
     top, T = model.topology, model.features.n_frames
     hop = int(rng.choice([1, 1, 2, 3, 5]))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from amaranth.sim import Simulator
 
-from ternkws.golden.streaming import DEFAULT_HOP, Detector, DetectorConfig, StreamingNetwork, detector_config
+from ternkws.golden.streaming import DEFAULT_HOP, Detector, StreamingNetwork, detector_config
 from ternkws.hw.streaming import StreamingAccelerator
 
 from .pysim_streams import stream_put

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ternkws.golden.progress import quiet as quiet_progress
-from ternkws.golden.streaming import DEFAULT_HOP, Decisions, Event, detector_config, total_delay
+from ternkws.golden.streaming import DEFAULT_HOP, total_delay
 from ternkws.hw.streaming import StreamingAccelerator
 
 from .accelerator_verilator import _quiet

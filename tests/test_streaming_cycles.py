@@ -36,12 +36,12 @@ def test_default_model_figures():
     dense, grouped = load(), placeholder_model(Topology(pattern="grouped"))
     up5k = CONFIGS["up5k"]
     r = stream_cycles(dense, up5k)
-    assert r["frame"] == 9079 and r["frames"][-2:] == [9079] * 2
-    assert [r["warmup"].count(v) for v in (67, 1428, 3618, 4720, 5822, 7387)] == [5, 6, 7, 8, 28, 1]
-    assert stream_cycles(grouped, up5k)["frame"] == 4533
-    assert stream_cycles(dense, replace(up5k, dw_lanes=4))["frame"] == 8469
-    assert stream_cycles(grouped, replace(up5k, dw_lanes=4))["frame"] == 3950
-    assert stream_cycles(dense, "ecp5")["frame"] == 1210
+    assert r["frame"] == 9004 and r["frames"][-2:] == [9004] * 2
+    assert [r["warmup"].count(v) for v in (67, 1428, 3618, 4720, 5822, 7325)] == [5, 6, 7, 8, 28, 1]
+    assert stream_cycles(grouped, up5k)["frame"] == 4128
+    assert stream_cycles(dense, replace(up5k, dw_lanes=4))["frame"] == 8638
+    assert stream_cycles(grouped, replace(up5k, dw_lanes=4))["frame"] == 3833
+    assert stream_cycles(dense, "ecp5")["frame"] == 1218
 
 
 @pytest.mark.slow

@@ -90,7 +90,8 @@ def test_stream_plan_of_the_default_model():
     # SPEC 6.1's 7,680 B of line buffers (2p frames each), the arriving frame of each ring (384 B) and the
     # final layer's input frame (128 B): 8 KiB, one 16 K x 16 SPRAM a quarter full
     assert bits["rings (line buffers, residual block inputs, final input)"] == (7680 + 384 + 128) * 8
-    assert bits["pool ring (T final frames, 8-bit words)"] == 128 * 128 * 8
+    assert bits["pool ring (T final frames, 8 bits a value)"] == 128 * 128 * 8
+    assert sum(bits.values()) == 207_856          # 25.4 KiB of streaming state and buffers
 
 
 def test_a_block_of_several_sub_blocks_keeps_its_input_longer():
