@@ -29,7 +29,7 @@ venv: $(STAMP)
 
 ## make test: the test suite CI runs (sized for 2 cores)
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 ## make verify-full: every test (slow ones too) and 1,000 random networks RTL-vs-golden (about an hour)
 verify-full: $(STAMP)

@@ -52,6 +52,7 @@ the epilogue's depthwise (9,079 and 4,539 cycles without that).
 from ternkws.golden.streaming import DEFAULT_HOP, DEFAULT_SMOOTH
 from ternkws.golden.ternary_generator import GROUP_ROWS, groups_per_row, row_blocks
 
+from .grouped_mixer import parallel_blocks
 from .layers import CONFIGS, AcceleratorConfig, grouped_adds, hardware_plan
 from .streaming import _fifo_depth, packed_pool, stream_plan
 
@@ -191,11 +192,12 @@ class _GroupedMixer:
     block's last slot issues only once the output register is free."""
 
     def __init__(self, layers, adds, density):
-        self.subs = GROUP_ROWS // adds
+        self.subs = max(1, GROUP_ROWS // adds)
+        self.step = step = GROUP_ROWS * parallel_blocks(adds)     # rows of the 8-row blocks served at once
         self.c_in = [c_in for c_in, _ in layers]
         self.groups = [groups_per_row(c_in, density) for c_in, _ in layers]
-        self.blocks = [row_blocks(c_out) for _, c_out in layers]
-        self.last_rows = [c_out - GROUP_ROWS * (b - 1) for (_, c_out), b in zip(layers, self.blocks)]
+        self.blocks = [-(-c_out // step) for _, c_out in layers]
+        self.last_rows = [c_out - step * (b - 1) for (_, c_out), b in zip(layers, self.blocks)]
         self.layer = 0
         self.in_chan = 0
         self.write_half = self.read_half = 0
@@ -231,7 +233,7 @@ class _GroupedMixer:
         last_slot = self.group == self.groups[n] - 1 and self.sub == self.subs - 1
         hold_free = self.out_count == 0 and not (self.s1 and self.s1_last) and not (self.s2 and self.s2_last)
         issue = self.run and (not last_slot or hold_free)
-        rows = self.last_rows[n] if self.block == self.blocks[n] - 1 else GROUP_ROWS
+        rows = self.last_rows[n] if self.block == self.blocks[n] - 1 else self.step
         if not self.run:
             if self.full[self.read_half]:
                 self.run = True
@@ -264,6 +266,10 @@ class _GroupedMixer:
         self.s1, self.s1_last = issue, issue and last_slot
         if issue:
             self.s1_rows = rows
+
+
+# a frame of the largest network the presets accept takes well under a million cycles
+_STALL_CYCLES = 5_000_000
 
 
 def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMOOTH, fires=()):
@@ -455,6 +461,9 @@ def frame_cycles(model, config, n_frames, *, hop=DEFAULT_HOP, smooth=DEFAULT_SMO
             front = "WAIT"
         mixer.layer = mlayer
         cycle += 1
+        if cycle - (starts[-1] if starts else 0) > _STALL_CYCLES:
+            raise RuntimeError(f"the streaming cycle model made no progress for {_STALL_CYCLES:,} cycles at frame "
+                               f"{len(starts)} (a schedule it does not model: {config})")
     return [b - a for a, b in zip(starts, starts[1:])]
 
 
