@@ -18,13 +18,16 @@ SAMPLES = sorted(str(p) for p in (Path(__file__).parent.parent / "golden" / "sam
 pytestmark = pytest.mark.cocotb
 
 
-def test_default_model_on_every_sample_clip(capsys):
-    """`ternkws sim --json` on all bundled clips: every logit equal to the golden int8 model."""
+@pytest.mark.parametrize("clips", [pytest.param(SAMPLES[:3], id="3-clips"),
+                                   pytest.param(SAMPLES, id="every-clip", marks=pytest.mark.slow)])
+def test_default_model_on_every_sample_clip(capsys, clips):
+    """`ternkws sim --json` on bundled clips (3 in make test, all 12 in make verify-full and make demo):
+    every logit equal to the golden int8 model."""
     assert len(SAMPLES) == 12
-    assert main(["sim", "--json", *SAMPLES]) == 0
+    assert main(["sim", "--json", *clips]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["all_bit_exact"] is True
-    assert len(d["clips"]) == 12
+    assert len(d["clips"]) == len(clips)
     from ternkws.golden.checkpoint import load
     from ternkws.hw.cycles import cycles_per_window
     from ternkws.hw.layers import CONFIGS
@@ -38,7 +41,7 @@ def test_default_model_on_every_sample_clip(capsys):
         assert clip["cycles"] == model_cycles
 
 
-@pytest.mark.parametrize("case", [7, 8, 9])
+@pytest.mark.parametrize("case", [7, 8, pytest.param(9, marks=pytest.mark.slow)])
 def test_random_networks_through_verilator(case):
     model, config, windows = random_case(5000 + case)
     results, _ = run_rtl(model, config, windows, stall=0.4, seed=case)

@@ -74,7 +74,6 @@ def test_listen_threshold_changes_the_detections(long_wav, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--sim"], "--sim: not available yet: the RTL streaming mode is being built (issue 11)"),
     (["--port", "/dev/ttyUSB1"], "--port: not available yet: the RTL streaming mode is being built (issue 11)"),
     (["--smooth", "17"], "--smooth must be in [1, 16]"),
     (["--hop", "0"], "--hop must be at least 1"),

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 
 from ternkws.golden.checkpoint import load
-from ternkws.golden.placeholder import placeholder_model
-from ternkws.golden.topology import Topology
 from ternkws.hw.layers import CONFIGS
 from ternkws.hw.streaming_cycles import frame_cycles, stream_cycles
 from ternkws.sim.random_streams import random_stream_case
@@ -33,7 +31,7 @@ def test_model_equals_rtl_on_random_streams(seed, mixer, pattern):
 
 def test_default_model_figures():
     """The figures of the module docstring (equal to the Verilator measurement, test below)."""
-    dense, grouped = load(), placeholder_model(Topology(pattern="grouped"))
+    dense, grouped = load("iid"), load()      # the iid twin (dense mixer) and the grouped default
     up5k = CONFIGS["up5k"]
     r = stream_cycles(dense, up5k)
     assert r["frame"] == 9004 and r["frames"][-2:] == [9004] * 2
@@ -49,7 +47,7 @@ def test_default_model_figures():
 def test_model_equals_verilator_on_the_default_shape(pattern):
     """The default model (and its grouped twin) on D + T + 25 frames through Verilator (a few minutes)."""
     from ternkws.sim.streaming_verilator import run_stream_rtl
-    model = load() if pattern == "iid" else placeholder_model(Topology(pattern="grouped"))
+    model = load("iid") if pattern == "iid" else load()
     n = 54 + 128 + 25
     frames = np.clip(np.round(np.random.default_rng(0).normal(0, 40, (n, 64))), -128, 127).astype(np.int8)
     fires = [e[0] for e in golden_stream(model, frames).events]
