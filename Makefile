@@ -9,12 +9,14 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 BOARD  ?= icebreaker
 MODEL  ?=
 PYTEST_ARGS ?=
+# the dataset (golden/DATA.md): 15 recorded people + espeak-ng accents, speaker-split
+DATA   ?= data/synth2
 # test processes (pytest-xdist; a file's tests stay in one process, so module fixtures and cocotb builds are shared)
 JOBS   ?= 2
 
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 
-.PHONY: all venv test test-fast verify-full demo dataset samples train report bitstream flash clean
+.PHONY: all venv test test-fast verify-full demo dataset samples train frontier report bitstream flash clean
 
 all: test
 
@@ -31,10 +33,12 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -n $(JOBS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
-## make verify-full: every test (slow ones too) and 1,000 random networks RTL-vs-golden (about an hour)
+## make verify-full: every test (slow ones too), 1,000 random networks RTL-vs-golden in window mode and
+## 1,000 random streaming networks in streaming mode (a few hours on 2 cores)
 verify-full: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 	$(PY) -m ternkws.sim.campaign --cases 1000 --jobs 2 --json reports/verify.json
+	$(PY) -m ternkws.sim.campaign --stream --cases 1000 --jobs 2 --json reports/verify_stream.json
 
 ## make demo: features -> golden int8 inference -> RTL simulation (bit-exact check) -> Verilog
 demo: $(STAMP)
@@ -44,18 +48,22 @@ demo: $(STAMP)
 
 ## make dataset / train: synthesize speech (needs Debian's flite, festival, espeak-ng, sox) and train
 dataset: $(STAMP)
-	$(TERNKWS) dataset --out data/synth
+	$(TERNKWS) dataset --out $(DATA)
 
-## make samples: redraw golden/samples/ from data/synth by the written rule (golden/DATA.md)
+## make samples: redraw golden/samples/ from $(DATA) by the written rule (golden/DATA.md)
 samples: $(STAMP)
-	$(PY) -c "from ternkws.golden.dataset import draw_samples; [print(l, f) for l, f in draw_samples('data/synth', 'golden/samples')]"
+	$(PY) -c "from ternkws.golden.dataset import draw_samples; [print(l, f) for l, f in draw_samples('$(DATA)', 'golden/samples')]"
 
 ## make train: a new checkpoint build/models/default-<date>.npz (the bundled golden/models/default.npz
 ## is never replaced by surprise); make train OUT=FILE [OVERWRITE=1] [ARCH=ternary|learned|budget]
 train: ARCH ?= ternary
 train: OUT ?= build/models/default-$(shell date +%Y%m%d-%H%M%S).npz
 train: $(STAMP)
-	$(TERNKWS) train --data data/synth --arch $(ARCH) --out $(OUT) $(if $(OVERWRITE),--overwrite) --plots reports
+	$(TERNKWS) train --data $(DATA) --arch $(ARCH) --out $(OUT) $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume) --plots reports
+
+## make frontier: both families at three sizes each, same data/recipe/epochs (resumable; reports/frontier.*)
+frontier: $(STAMP)
+	$(PY) -m ternkws.golden.train.frontier --data $(DATA) --epochs $(or $(EPOCHS),10)
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -117,7 +117,8 @@ def _train_args(**kw):
     cmd.configure(p)
     argv = []
     for k, v in kw.items():
-        argv += [f"--{k}", str(v)]
+        flag = "--" + k.replace("_", "-")
+        argv += [flag] if v is True else [flag, str(v)]
     return cmd, p.parse_args(argv)
 
 
@@ -169,3 +170,77 @@ def test_train_cli_end_to_end(tmp_path, tiny_splits, capsys):
     rc = main(["train", "--data", str(d), "--out", str(out2), "--arch", "ternary", "--epochs", "1",
                "--batch", "36", "--threads", "1", "--quiet", "--teacher", str(out)])
     assert rc == 0 and checkpoint.load(out2).meta["teacher"] == "m.npz"
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_gives_the_uninterrupted_weights(tiny_splits, tmp_path):
+    """A run killed during epoch 3 and resumed from its epoch-2 state ends with the same weights, history
+    and best epoch as a run that was never interrupted (every random generator is in the state)."""
+    _, s = tiny_splits
+    cfg = TrainConfig(epochs=4, batch=24, lr=1e-2, augment=AugmentConfig())   # augmentation on: its RNG too
+    args = (s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg)
+    kw = dict(progress=False, feature_map=(s.mean, s.scale), identity={"run": 1})
+
+    torch.manual_seed(0)
+    ref = KWSNet(TINY)
+    h_ref, l_ref, b_ref = fit(ref, *args, log=lambda *a: None, state_file=tmp_path / "ref.pt", **kw)
+
+    def die_in_epoch_3(line):
+        if line.startswith("epoch   3/"):
+            raise _Interrupt          # after epoch 3's training, before its state is written
+    state = tmp_path / "run.pt"
+    torch.manual_seed(0)
+    with pytest.raises(_Interrupt):
+        fit(KWSNet(TINY), *args, log=die_in_epoch_3, state_file=state, **kw)
+    assert torch.load(state, weights_only=False)["epoch"] == 2
+    torch.manual_seed(123)            # a fresh process: other initial weights, which the state replaces
+    m = KWSNet(TINY)
+    lines = []
+    h, losses, best = fit(m, *args, log=lines.append, state_file=state, resume=True, **kw)
+    assert lines[0].startswith("resumed from") and "epoch 2/4" in lines[0]
+    assert len(h) == 4 and best == b_ref and losses == l_ref
+    assert [e["val_acc"] for e in h] == [e["val_acc"] for e in h_ref]
+    for (k, a), (_, b) in zip(ref.state_dict().items(), m.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_resume_refuses_another_configuration(tiny_splits, tmp_path):
+    _, s = tiny_splits
+    cfg = TrainConfig(epochs=1, batch=24, augment=AugmentConfig.off())
+    args = (s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg)
+    fit(KWSNet(TINY), *args, progress=False, log=lambda *a: None, state_file=tmp_path / "s.pt",
+        identity={"lr": 1, "data": "a"})
+    with pytest.raises(UserError, match="another configuration .*differs in lr"):
+        fit(KWSNet(TINY), *args, progress=False, log=lambda *a: None, state_file=tmp_path / "s.pt", resume=True,
+            identity={"lr": 2, "data": "a"})
+
+
+def test_train_cli_topology_and_resume_errors(tmp_path, tiny_splits):
+    d, _ = tiny_splits
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", topology="3x1")
+    with pytest.raises(UserError, match="BxRxC"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", outer_channels=32)
+    with pytest.raises(UserError, match="--outer-channels goes with --topology"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", resume=True)
+    with pytest.raises(UserError, match="no interrupted run"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", label_smoothing=1.5)
+    with pytest.raises(UserError, match="--label-smoothing"):
+        cmd.run(args)
+
+
+def test_train_cli_topology_sizes_the_family(tmp_path, tiny_splits):
+    from ternkws.cli import main
+    d, _ = tiny_splits
+    out = tmp_path / "small.npz"
+    rc = main(["train", "--data", str(d), "--out", str(out), "--arch", "learned", "--topology", "2x1x8",
+               "--epochs", "1", "--batch", "36", "--threads", "1", "--quiet"])
+    assert rc == 0 and not (tmp_path / "small.npz.state.pt").exists()
+    top = checkpoint.load(out).topology
+    assert top.mixer == "learned" and [b.channels for b in top.blocks] == [8, 8]
+    assert (top.prologue_channels, top.epilogue_channels, top.final_channels) == (16, 16, 16)

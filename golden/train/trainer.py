@@ -116,12 +116,16 @@ def predict(module, x, batch=512):
 
 
 def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print, feature_map=None,
-        teacher=None):
+        teacher=None, state_file=None, resume=False, identity=None):
     """Train `module` in place; returns (history per epoch, per-step losses, best epoch).
 
     feature_map: (mean, scale) of the normalized features, needed by the warp augmentation.
     teacher: a KWSNet in eval mode whose softened outputs on the same augmented batch are distilled
-    (Hinton et al. 2015): loss = (1 - a) CE + a T^2 KL(teacher_T || student_T)."""
+    (Hinton et al. 2015): loss = (1 - a) CE + a T^2 KL(teacher_T || student_T).
+    state_file: after every epoch the whole training state (weights, optimizer, schedule, every random
+    generator, history, best weights) is written there; with `resume` a run continues from it and
+    gives the same weights as an uninterrupted run. `identity`: what must match to resume (topology,
+    recipe, data), refused in one sentence otherwise."""
     torch.manual_seed(cfg.seed)
     mean, scale = feature_map if feature_map is not None else (np.zeros(xtr.shape[2]), np.ones(xtr.shape[2]))
     augmenter = Augmenter(cfg.augment, mean, scale)
@@ -153,6 +157,27 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
     t_start = time.time()
     step = 0
     epoch = 0
+    elapsed_before = 0.0
+    if resume and state_file is not None and Path(state_file).is_file():
+        st = torch.load(state_file, weights_only=False)
+        if st["identity"] != identity:
+            diff = sorted(k for k in set(st["identity"]) | set(identity or {})
+                          if st["identity"].get(k) != (identity or {}).get(k))
+            raise UserError(f"--resume: {state_file} is a run of another configuration (differs in "
+                            f"{', '.join(diff)}); delete it or train without --resume")
+        module.load_state_dict(st["module"])
+        opt.load_state_dict(st["opt"])
+        sched["total"] = st["sched_total"]
+        scheduler.load_state_dict(st["scheduler"])
+        rng.bit_generator.state = st["rng"]
+        gen.set_state(st["gen"])
+        torch.set_rng_state(st["torch_rng"])
+        history, step_losses, best, best_state = st["history"], st["step_losses"], st["best"], st["best_state"]
+        best_epoch, epoch, epochs, step = st["best_epoch"], st["epoch"], st["epochs"], st["step"]
+        elapsed_before = st["elapsed"]
+        t_start -= elapsed_before
+        log(f"resumed from {state_file}: epoch {epoch}/{epochs} done, best val "
+            f"{100 * best[0]:.2f}% (epoch {best_epoch}), {elapsed_before / 60:.1f} min trained before")
     while epoch < epochs:
         epoch += 1
         t0 = time.time()
@@ -209,6 +234,15 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
                 log(f"time budget {cfg.minutes:g} min at {dt:.0f} s/epoch: {fit_epochs} epochs instead of {epochs}")
                 epochs = fit_epochs
                 sched["total"] = epochs * steps_per_epoch
+        if state_file is not None:
+            tmp = Path(str(state_file) + ".tmp")
+            torch.save({"identity": identity, "module": module.state_dict(), "opt": opt.state_dict(),
+                        "scheduler": scheduler.state_dict(), "sched_total": sched["total"],
+                        "rng": rng.bit_generator.state, "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                        "history": history, "step_losses": step_losses, "best": best, "best_state": best_state,
+                        "best_epoch": best_epoch, "epoch": epoch, "epochs": epochs, "step": step,
+                        "elapsed": time.time() - t_start}, tmp)
+            tmp.replace(state_file)     # a run killed mid-write keeps the previous epoch's state
         if cfg.max_steps and step >= cfg.max_steps:
             break
         if cfg.patience and epoch - best_epoch >= cfg.patience:
@@ -247,9 +281,17 @@ def export(module, calib_x, mean, scale, meta, out=None):
     return model
 
 
+def state_path(out):
+    """Where a run that writes `out` keeps its per-epoch training state (train --resume)."""
+    return Path(str(out) + ".state.pt")
+
+
 def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None, description="",
-          progress=True, log=print):
-    """Train, export and evaluate one model. Returns a summary dict (also stored in the checkpoint meta)."""
+          progress=True, log=print, resume=False):
+    """Train, export and evaluate one model. Returns a summary dict (also stored in the checkpoint meta).
+
+    The training state is written after every epoch to state_path(out) and removed once the checkpoint is
+    written; `resume` continues an interrupted run from it (same topology, recipe and data)."""
     torch.set_num_threads(cfg.threads)
     data_dir = Path(data_dir)
     name = name or Path(out).stem
@@ -266,11 +308,18 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     log(f"model {name}: {top.name} mixer={top.mixer}, {n_params} trained parameters, "
         f"{count_ternary_entries(top)} 1x1 entries")
     teacher = load_teacher(cfg.teacher, splits, log) if cfg.teacher else None
-    t1 = time.time()
+    skip = {"threads", "eval_jobs", "minutes", "patience", "augment"}
+    identity = {"topology": top.to_dict(), "data": str(data_dir), "counts": n,
+                "recipe": {k: v for k, v in asdict(cfg).items() if k not in skip}, "augment": asdict(cfg.augment)}
+    sfile = state_path(out)
+    if not resume and sfile.is_file():
+        log(f"{sfile} holds an earlier, interrupted run of this output: starting over "
+            f"(train --resume continues it)")
     history, step_losses, best_epoch = fit(module, splits.x["train"], splits.y["train"], splits.x["val"],
                                            splits.y["val"], cfg, progress=progress, log=log,
-                                           feature_map=(splits.mean, splits.scale), teacher=teacher)
-    t_train = time.time() - t1
+                                           feature_map=(splits.mean, splits.scale), teacher=teacher,
+                                           state_file=sfile, resume=resume, identity=identity)
+    t_train = sum(h["seconds"] for h in history)      # epochs' wall time, over every resumed part
     rng = np.random.default_rng(cfg.seed + 1)
     calib_idx = np.sort(rng.choice(n["train"], size=min(cfg.calib, n["train"]), replace=False))
     meta = {
@@ -303,6 +352,7 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     })
     model.meta = meta
     checkpoint.save(model, out)
+    sfile.unlink(missing_ok=True)
     log(f"{name}: float test {100 * result['accuracy_float']:.2f}%  int8 test {100 * result['accuracy_int8']:.2f}%  "
         f"(val {100 * meta['float_val_accuracy']:.2f}%) -> {out}")
     summary = {"name": name, "out": str(out), "meta": meta, "history": history, "test": result,

@@ -37,7 +37,17 @@ def configure(parser):
     parser.add_argument("--pattern", default=None, metavar="{iid,grouped}",
                         help="ternary pattern of the 1x1s (golden/SPEC.md section 1): iid (independent entries) "
                              "or grouped (one nonzero per group of 1/density inputs; the presets' default)")
+    parser.add_argument("--topology", default=None, metavar="BxRxC",
+                        help="another size of the --arch family: B blocks of R sub-blocks of C channels (e.g. "
+                             "3x1x32, 3x2x128); prologue, epilogue and final 1x1 get --outer-channels")
+    parser.add_argument("--outer-channels", type=int, default=None, metavar="N",
+                        help="with --topology: channels of the prologue, epilogue and final layer (default 2C)")
     parser.add_argument("--epochs", type=int, default=40, metavar="N", help="epochs (default 40)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run that writes --out (its state, saved after every "
+                             "epoch as FILE.state.pt); the same weights as an uninterrupted run")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
+                        help="label smoothing of the cross-entropy (default 0)")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
                         help="time budget: after the first epoch, cut the epoch count to fit M minutes")
     parser.add_argument("--batch", type=int, default=128, metavar="B", help="batch size (default 128)")
@@ -74,6 +84,15 @@ def _check(args):
     for name in ("epochs", "batch", "threads"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, not {getattr(args, name)}")
+    if args.topology is not None:
+        from ternkws.golden.topology import Topology
+        Topology.from_name(args.topology)            # the name's form, in words
+    elif args.outer_channels is not None:
+        raise UserError("--outer-channels goes with --topology")
+    if args.outer_channels is not None and args.outer_channels < 1:
+        raise UserError(f"--outer-channels must be at least 1, not {args.outer_channels}")
+    if not 0 <= args.label_smoothing < 1:
+        raise UserError(f"--label-smoothing must be in [0, 1), not {args.label_smoothing}")
     if args.lr <= 0:
         raise UserError(f"--lr must be positive, not {args.lr}")
     if args.minutes is not None and args.minutes <= 0:
@@ -91,6 +110,9 @@ def _check(args):
     out = writable_file(args.out, "--out", "model.npz")
     if out.suffix != ".npz":
         raise UserError(f"--out {out}: checkpoints are .npz files; name it {out.with_suffix('.npz')}")
+    if args.resume and not (out.with_name(out.name + ".state.pt")).is_file():
+        raise UserError(f"--resume: no interrupted run of {out} to continue ({out}.state.pt is missing); "
+                        f"train without --resume")
     if out.exists() and not args.overwrite:
         raise UserError(f"--out {out} exists; pass --overwrite to replace it (make train: OVERWRITE=1), "
                         f"or choose another file")
@@ -109,13 +131,24 @@ def run(args):
     from ternkws.golden.train.trainer import TrainConfig, preset, train
 
     top, description = preset(args.arch)
+    if args.topology is not None:
+        import dataclasses
+        from ternkws.golden.topology import Topology
+        c = Topology.from_name(args.topology).blocks[0].channels
+        outer = args.outer_channels or 2 * c
+        sized = Topology.from_name(args.topology, prologue_channels=outer, epilogue_channels=outer,
+                                   final_channels=outer)
+        top = dataclasses.replace(top, blocks=sized.blocks, prologue_channels=outer, epilogue_channels=outer,
+                                  final_channels=outer)
+        description = f"{args.topology} (outer {outer}) of the {args.arch} family: " + description
     if args.pattern is not None and args.pattern != top.pattern:
         import dataclasses
         top = dataclasses.replace(top, pattern=args.pattern)
         description += f", {args.pattern} pattern"
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
+                      label_smoothing=args.label_smoothing,
                       kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=AugmentConfig())
     train(args.data, top, cfg, args.out, plots=args.plots, name=Path(args.out).stem, description=description,
-          progress=not args.quiet)
+          progress=not args.quiet, resume=args.resume)
     return 0

@@ -1,0 +1,196 @@
+"""The paper's claim as a frontier: int8 speaker-held-out accuracy against trained parameters, for the
+learned-1x1 family and the LFSR-ternary family, same data, recipe, seed and epochs (issue 12).
+
+    python -m ternkws.golden.train.frontier --data data/synth2 --epochs 10      # make frontier
+
+Each point is an ordinary `ternkws train` run (golden/train/trainer.py) writing build/frontier/
+<family>-<BxRxC>.npz; a point whose checkpoint exists is not trained again, and an interrupted one
+resumes from its per-epoch state (FILE.state.pt), so the command can be killed and re-run at any time.
+After every point reports/frontier.{json,md,png} are rewritten from the checkpoints' meta (topology,
+trained parameters, accuracy, epochs, wall time); `--report` only rewrites them.
+
+Does the ternary frontier lie at or above the learned one at equal trained parameters? The report
+compares each ternary point with the learned frontier interpolated (linearly in log parameters) at the
+same parameter count, inside the learned points' range only; outside it says so instead.
+"""
+
+import argparse
+import json
+import math
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ternkws.golden.topology import Topology, count_parameters
+
+# (family, BxRxC): prologue / epilogue / final get 2C channels, as in the default 3x1x64 (128).
+# Learned from 8.5 k to 23.5 k trained parameters, ternary from 9.4 k to 18 k: the ranges overlap.
+POINTS = [("learned", "3x1x16"), ("ternary", "3x1x64"), ("learned", "3x1x24"), ("learned", "3x1x32"),
+          ("ternary", "3x1x96"), ("ternary", "3x1x128")]
+
+
+def topology(family, name):
+    c = Topology.from_name(name).blocks[0].channels
+    kw = dict(prologue_channels=2 * c, epilogue_channels=2 * c, final_channels=2 * c)
+    if family == "learned":
+        return Topology.from_name(name, mixer="learned", **kw)
+    return Topology.from_name(name, pattern="grouped", **kw)
+
+
+def point_path(out_dir, family, name):
+    return Path(out_dir) / f"{family}-{name}.npz"
+
+
+def run_points(data, out_dir, epochs, threads, seed, log=print):
+    from .augment import AugmentConfig
+    from .trainer import TrainConfig, state_path, train
+    for family, name in POINTS:
+        out = point_path(out_dir, family, name)
+        if out.is_file():
+            log(f"frontier: {out} exists, kept")
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, augment=AugmentConfig())
+        resume = state_path(out).is_file()
+        log(f"frontier: {family} {name} ({count_parameters(topology(family, name)):,} trained parameters), "
+            f"{epochs} epochs{', resuming' if resume else ''} -> {out}")
+        train(data, topology(family, name), cfg, out, name=f"{family}-{name}",
+              description=f"frontier point: {name} {family} 1x1, outer 2C", progress=False, log=log,
+              resume=resume)
+        yield out
+
+
+def _interp_learned(learned, params):
+    """The learned frontier (points sorted by parameters) at `params`, linear in log parameters; None
+    outside the learned points' range."""
+    xs = [math.log(p["params"]) for p in learned]
+    if not learned or not xs[0] <= math.log(params) <= xs[-1]:
+        return None
+    return float(np.interp(math.log(params), xs, [p["int8"] for p in learned]))
+
+
+def collect(out_dir):
+    from ternkws.golden import checkpoint
+    rows = []
+    for family, name in POINTS:
+        path = point_path(out_dir, family, name)
+        if not path.is_file():
+            continue
+        m = checkpoint.load(path)
+        meta = m.meta
+        rows.append({"family": family, "topology": name, "file": str(path), "params": meta["trained_parameters"],
+                     "int8": meta["int8_test_accuracy"], "float": meta["float_test_accuracy"],
+                     "val": meta["float_val_accuracy"], "epochs": meta["epochs"], "best_epoch": meta["best_epoch"],
+                     "train_minutes": round(meta["train_seconds"] / 60, 1), "dataset": meta["dataset"],
+                     "ternary_entries": meta.get("ternary_entries", 0), "model_id": m.model_id})
+    learned = sorted((r for r in rows if r["family"] == "learned"), key=lambda r: r["params"])
+    for r in rows:
+        if r["family"] == "ternary":
+            ref = _interp_learned(learned, r["params"])
+            r["learned_at_same_params"] = ref
+            r["ternary_minus_learned"] = None if ref is None else r["int8"] - ref
+    return rows
+
+
+def _commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def markdown(rows, epochs):
+    lines = ["## Frontier: accuracy against trained parameters", "",
+             f"<!-- generated by python -m ternkws.golden.train.frontier; {len(rows)} of {len(POINTS)} points -->",
+             f"Both families on the same data ({rows[0]['dataset'] if rows else '-'}), recipe, seed 0 and "
+             f"{epochs} epochs; int8 = bit-exact `forward_int` on the speaker-held-out test split. "
+             "Topology BxRxC: B blocks of R sub-blocks of C channels, prologue/epilogue/final 2C. "
+             "\"learned at same params\": the learned points interpolated linearly in log(parameters).", "",
+             "| family | topology | trained params | int8 test % | float test % | val % | learned at same params % "
+             "| ternary - learned | epochs (best) | train time |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["family"], r["params"])):
+        ref = r.get("learned_at_same_params")
+        diff = r.get("ternary_minus_learned")
+        lines.append(
+            f"| {r['family']} | {r['topology']} | {r['params']:,} | {100 * r['int8']:.2f} | {100 * r['float']:.2f} | "
+            f"{100 * r['val']:.2f} | {'-' if r['family'] == 'learned' else ('outside range' if ref is None else f'{100 * ref:.2f}')} | "
+            f"{'-' if diff is None else f'{100 * diff:+.2f}'} | {r['epochs']} ({r['best_epoch']}) | {r['train_minutes']} min |")
+    diffs = [r["ternary_minus_learned"] for r in rows if r.get("ternary_minus_learned") is not None]
+    lines.append("")
+    if diffs:
+        verdict = "at or above" if min(diffs) >= 0 else ("below" if max(diffs) < 0 else "partly above, partly below")
+        lines.append(f"**Verdict on the measured range:** the ternary frontier lies {verdict} the learned one "
+                     f"(ternary - learned at equal trained parameters: {', '.join(f'{100 * d:+.2f}' for d in diffs)} "
+                     f"points).")
+    else:
+        lines.append("**Verdict:** not yet measurable (no ternary point inside the learned points' range).")
+    lines += ["", "![frontier](frontier.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for family, style in (("learned", "o-"), ("ternary", "s-")):
+        pts = sorted((r for r in rows if r["family"] == family), key=lambda r: r["params"])
+        if not pts:
+            continue
+        ax.plot([p["params"] for p in pts], [100 * p["int8"] for p in pts], style,
+                label=f"{family} 1x1" + (" (LFSR, grouped)" if family == "ternary" else ""))
+        for p in pts:
+            ax.annotate(p["topology"], (p["params"], 100 * p["int8"]), textcoords="offset points", xytext=(4, -10),
+                        fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("trained parameters")
+    ax.set_ylabel("int8 test accuracy, speaker-held-out (%)")
+    ax.set_title("Frontier at equal trained parameters")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_reports(out_dir, reports, epochs):
+    rows = collect(out_dir)
+    reports = Path(reports)
+    reports.mkdir(parents=True, exist_ok=True)
+    with open(reports / "frontier.json", "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%d"), "commit": _commit(), "epochs": epochs, "points": rows}, f,
+                  indent=1)
+    (reports / "frontier.md").write_text(markdown(rows, epochs) + "\n")
+    if rows:
+        plot(rows, reports / "frontier.png")
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m ternkws.golden.train.frontier", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default="data/synth2", help="dataset folder (default data/synth2)")
+    p.add_argument("--out", default="build/frontier", help="checkpoints folder (default build/frontier)")
+    p.add_argument("--reports", default="reports", help="where frontier.{json,md,png} go (default reports)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of every point (default 10)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report", action="store_true", help="only rewrite the reports from the checkpoints")
+    a = p.parse_args(argv)
+    if not a.report:
+        import os
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        import torch
+        torch.set_num_threads(a.threads)
+        for _ in run_points(a.data, a.out, a.epochs, a.threads, a.seed, log=lambda s: print(s, flush=True)):
+            write_reports(a.out, a.reports, a.epochs)
+    rows = write_reports(a.out, a.reports, a.epochs)
+    print(f"wrote {a.reports}/frontier.json, .md, .png ({len(rows)} of {len(POINTS)} points)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
