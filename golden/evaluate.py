@@ -110,13 +110,29 @@ def summarize(labels, y, pred_float, pred_int):
     }
 
 
-def evaluate_features(model, mfccs, y, jobs=None, progress=True):
-    """Accuracy summary on raw MFCCs (N, T, n_mfcc) with true label indices y (model.labels order)."""
+def per_group(groups, y, pred_float, pred_int):
+    """{group: {n, accuracy_float, accuracy_int8}} for clips labelled by `groups` (e.g. the speaker), in
+    sorted group order."""
+    groups = np.asarray(groups)
+    out = {}
+    for g in sorted(set(groups.tolist())):
+        sel = groups == g
+        out[g] = {"n": int(sel.sum()), "accuracy_float": float(np.mean(pred_float[sel] == y[sel])),
+                  "accuracy_int8": float(np.mean(pred_int[sel] == y[sel]))}
+    return out
+
+
+def evaluate_features(model, mfccs, y, jobs=None, progress=True, speakers=None):
+    """Accuracy summary on raw MFCCs (N, T, n_mfcc) with true label indices y (model.labels order);
+    with `speakers` (one per clip) also per speaker."""
     xf = normalize(mfccs, model.feature_mean, model.feature_scale)
     xq = quantize(mfccs, model.feature_mean, model.feature_scale)
     pred_float = np.argmax(float_logits(model, xf), axis=1) if len(y) else np.zeros(0, np.int64)
     pred_int = np.argmax(int8_logits(model, xq, jobs, progress), axis=1) if len(y) else np.zeros(0, np.int64)
-    return summarize(model.labels, np.asarray(y), pred_float, pred_int)
+    result = summarize(model.labels, np.asarray(y), pred_float, pred_int)
+    if speakers is not None:
+        result["per_speaker"] = per_group(speakers, np.asarray(y), pred_float, pred_int)
+    return result
 
 
 def evaluate(model, data_dir, split="test", jobs=None, progress=True, limit=None, cache=True):
@@ -133,7 +149,7 @@ def evaluate(model, data_dir, split="test", jobs=None, progress=True, limit=None
         raise UserError(f"{data_dir}: labels {unknown} are not among the model's labels {list(model.labels)}")
     feats = load_features(data_dir, examples, model.features, jobs=jobs, progress=progress, cache=cache)
     y = np.array([model.labels.index(e.label) for e in examples], np.int64)
-    result = evaluate_features(model, feats.mfcc, y, jobs, progress)
+    result = evaluate_features(model, feats.mfcc, y, jobs, progress, speakers=[e.speaker for e in examples])
     result.update({"split": split, "data": str(data_dir), "model": model.path,
                    "model_id": model.model_id, "topology": model.topology.name,
                    "mixer": model.topology.mixer})

@@ -99,3 +99,14 @@ def test_accuracy_report(tiny, tmp_path):
     assert row["model"] == "default" and row["test_n"] == 24
     assert row["trained_parameters"] == 9356 and row["ternary_entries_generated"] == 65536
     assert "| default |" in (tmp_path / "accuracy.md").read_text()
+
+
+def test_per_speaker_accuracy():
+    from ternkws.golden.evaluate import per_group
+    y = np.array([0, 1, 1, 2, 0])
+    pf = np.array([0, 1, 0, 2, 1])
+    pi = np.array([0, 0, 0, 2, 0])
+    got = per_group(["rms", "slt", "rms", "slt", "rms"], y, pf, pi)
+    assert list(got) == ["rms", "slt"]
+    assert got["rms"] == {"n": 3, "accuracy_float": 1 / 3, "accuracy_int8": 2 / 3}
+    assert got["slt"] == {"n": 2, "accuracy_float": 1.0, "accuracy_int8": 0.5}

@@ -63,6 +63,8 @@ def model_row(name, model, result):
         "int8_float_agreement": result["int8_float_agreement"],
         "per_class_int8": {k: v["accuracy_int8"] for k, v in result["per_class"].items()},
         "per_class_n": {k: v["n"] for k, v in result["per_class"].items()},
+        "per_speaker_int8": {k: v["accuracy_int8"] for k, v in result.get("per_speaker", {}).items()},
+        "per_speaker_n": {k: v["n"] for k, v in result.get("per_speaker", {}).items()},
         "labels": result["labels"],
         "confusion_int8": result["confusion_int8"],
         "float_val_accuracy": meta.get("float_val_accuracy"),
@@ -105,6 +107,17 @@ def per_class_markdown(rows):
         cells = [f"{100 * r['per_class_int8'][k]:.1f}" if r["per_class_int8"].get(k) is not None else "-"
                  for r in rows]
         lines.append(f"| {k} | {rows[0]['per_class_n'][k]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_speaker_markdown(rows):
+    """Per-voice (speaker) accuracy of every row: the held-out people and accents one by one."""
+    speakers = sorted(rows[0]["per_speaker_n"])
+    lines = ["| speaker (voice) | clips | " + " | ".join(f"{r['model']} int8 %" for r in rows) + " |",
+             "|---|---:|" + "---:|" * len(rows)]
+    for k in speakers:
+        cells = [f"{100 * r['per_speaker_int8'][k]:.1f}" if k in r["per_speaker_int8"] else "-" for r in rows]
+        lines.append(f"| {k} | {rows[0]['per_speaker_n'][k]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -184,10 +197,15 @@ def main(argv=None):
     body = [markdown(rows, display_path(args.data))]
     if rows:
         body += ["", "![accuracy](accuracy.png)", "", "Per class (int8):", "", per_class_markdown(rows), "",
+                 "Per speaker (int8; speaker-held-out: none of these people or accents is in train):", "",
+                 per_speaker_markdown(rows), "",
                  "Largest confusions (true -> predicted, int8 clips):", "", confusions_markdown(rows), "",
                  "Training curves: the committed checkpoints record their training facts (epochs, time, val "
                  "accuracy) but not their per-epoch history; `ternkws train --plots DIR` draws the curves of a "
                  "new run."]
+    frontier = out / "frontier.md"      # written by python -m ternkws.golden.train.frontier (make frontier)
+    if frontier.is_file():
+        body += ["", frontier.read_text().strip()]
     table = f"{BEGIN}\n" + "\n".join(body) + f"\n{END}"
     path = out / "accuracy.md"
     old = path.read_text() if path.exists() else ""
