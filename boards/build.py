@@ -119,7 +119,7 @@ def _resource(used, capacity):
 
 
 def build_board(board, model=None, variant="ternary", out=None, *, model_note="", log=print, seed=None,
-                progress=None):
+                progress=None, mode="window"):
     """Build the bitstream and report of `board`; returns the report dict (written to out/report.*).
 
     log: takes the step lines; progress: a golden.progress.Progress for the elapsed time of each step
@@ -141,10 +141,10 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
 
     t0 = time.monotonic()
     progress = progress or quiet()
-    log(f"elaborating {variant} design for {board.name} (config {config.name}, model {model.model_id})")
+    log(f"elaborating {variant} {mode}-mode design for {board.name} (config {config.name}, model {model.model_id})")
     try:
         with progress.ticking("elaborating and converting to RTLIL"):
-            wrapper = BoardWrapper(board, model, config)
+            wrapper = BoardWrapper(board, model, config, mode=mode)
             plan = platform.prepare(wrapper, name="top")
     except ValueError as e:
         raise UserError(f"the {board.name} design cannot be built: {e}") from None
@@ -157,7 +157,7 @@ def build_board(board, model=None, variant="ternary", out=None, *, model_note=""
     cons = plan.files["top.pcf" if board.family == "ice40" else "top.lpf"]
 
     report = {
-        "board": board.name, "variant": variant, "device": board.device, "family": board.family,
+        "board": board.name, "variant": variant, "mode": mode, "device": board.device, "family": board.family,
         "config": config.name, "mixer_lanes": config.mixer_lanes, "dw_lanes": config.dw_lanes,
         "board_clock_mhz": clk_mhz, "baud": wrapper.baud,
         "date": utc_now(), "commit": source_commit(),
@@ -282,7 +282,8 @@ def _verdict(ok):
 
 
 def report_markdown(r):
-    lines = [f"# {r['board']} — {r['variant']} build", ""]
+    mode = r.get("mode", "window")
+    lines = [f"# {r['board']} — {r['variant']} build" + (" (stream mode)" if mode == "stream" else ""), ""]
     m = r["model"]
     lines.append(f"Device {r['device']}, accelerator config `{r['config']}` ({r['mixer_lanes']} mixer lanes, "
                  f"{r['dw_lanes']} depthwise lanes), board clock {r['board_clock_mhz']:g} MHz, UART {r['baud']} baud. "

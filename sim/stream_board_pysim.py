@@ -1,0 +1,126 @@
+"""The stream board's core (hw/board_core.py StreamBoardCore, byte streams, no UART) in the Amaranth
+simulator, behind a pyserial-like port, so that the host client (boards/host.py Device) drives the RTL
+exactly as it drives a board.
+
+    with PysimBoardPort(core, byte_cycles=8) as port:
+        device = Device(port, timeout=30, result_timeout=60)
+        ...
+
+A helper thread runs the simulation. Host bytes enter `rx` one every `byte_cycles` cycles (a UART's pace:
+10 bits a byte at byte_cycles / 10 clocks a bit), reply bytes leave `tx` at the same pace. Simulated time
+stands still while the core is idle and the host sends nothing (the testbench waits on the host's queue),
+as in the TCP bridge of sim/tb_board.py. `corrupt(fn)` lets a test damage the next bytes the host writes.
+"""
+
+import queue
+import threading
+import time
+
+from amaranth.sim import Simulator
+
+__all__ = ["PysimBoardPort"]
+
+
+class PysimBoardPort:
+    """A pyserial-like port (write, read(n), timeout, reset_input_buffer) on a StreamBoardCore-like
+    component with rx / tx byte streams and an `idle` output."""
+
+    def __init__(self, core, *, byte_cycles=8, max_cycles=50_000_000):
+        self.core = core
+        self.byte_cycles = byte_cycles
+        self.max_cycles = max_cycles
+        self.timeout = 0.05
+        self._to_board = queue.Queue()
+        self._from_board = bytearray()
+        self._lock = threading.Condition()
+        self._stop = False
+        self._error = None
+        self.cycles = 0
+        self._thread = None
+
+    # -- the port ---------------------------------------------------------------------------------------
+
+    def write(self, data):
+        self._check()
+        self._to_board.put(bytes(data))
+        return len(data)
+
+    def read(self, n=1):
+        end = time.monotonic() + (self.timeout or 0)
+        with self._lock:
+            while not self._from_board and time.monotonic() < end:
+                self._check()
+                self._lock.wait(max(0.0, end - time.monotonic()))
+            out = bytes(self._from_board[:n])
+            del self._from_board[:n]
+        return out
+
+    def reset_input_buffer(self):
+        with self._lock:
+            self._from_board.clear()
+
+    def _check(self):
+        if self._error is not None:
+            raise OSError(f"the simulation stopped: {self._error!r}")
+
+    # -- the simulation ---------------------------------------------------------------------------------
+
+    def __enter__(self):
+        dut = self.core
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        B = self.byte_cycles
+
+        async def bench(ctx):
+            ctx.set(dut.tx.ready, 0)
+            pending = bytearray()
+            rx_wait = tx_wait = 0
+            while not self._stop:
+                if not pending:
+                    # nothing in flight: wait for the host (simulated time stands still); else just look
+                    idle = ctx.get(dut.idle) and not ctx.get(dut.tx.valid) and tx_wait == 0
+                    try:
+                        pending += self._to_board.get(timeout=0.05) if idle else self._to_board.get_nowait()
+                    except queue.Empty:
+                        if idle:
+                            continue
+                send = bool(pending) and rx_wait == 0
+                ctx.set(dut.rx.valid, send)
+                if send:
+                    ctx.set(dut.rx.payload, pending[0])
+                    del pending[0]
+                    rx_wait = B
+                ctx.set(dut.tx.ready, tx_wait == 0)
+                take = tx_wait == 0 and ctx.get(dut.tx.valid)
+                if take:
+                    byte = ctx.get(dut.tx.payload)
+                    tx_wait = B
+                await ctx.tick()
+                self.cycles += 1
+                rx_wait, tx_wait = max(rx_wait - 1, 0), max(tx_wait - 1, 0)
+                if take:
+                    with self._lock:
+                        self._from_board.append(byte)
+                        self._lock.notify_all()
+                if self.cycles > self.max_cycles:
+                    raise RuntimeError(f"more than {self.max_cycles} simulated cycles")
+
+        sim.add_testbench(bench)
+
+        def target():
+            try:
+                sim.run()
+            except BaseException as e:      # reported to the host side by the next read / write
+                self._error = e
+                with self._lock:
+                    self._lock.notify_all()
+
+        self._thread = threading.Thread(target=target, name="ternkws-board-pysim", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop = True
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        return False
