@@ -25,6 +25,8 @@ class PysimBoardPort:
     """A pyserial-like port (write, read(n), timeout, reset_input_buffer) on a StreamBoardCore-like
     component with rx / tx byte streams and an `idle` output."""
 
+    SLICE = 64      # cycles run at once while the board computes and the host is quiet
+
     def __init__(self, core, *, byte_cycles=8, max_cycles=50_000_000):
         self.core = core
         self.byte_cycles = byte_cycles
@@ -83,6 +85,14 @@ class PysimBoardPort:
                         pending += self._to_board.get(timeout=0.05) if idle else self._to_board.get_nowait()
                     except queue.Empty:
                         if idle:
+                            continue
+                        if tx_wait == 0 and rx_wait == 0 and not ctx.get(dut.tx.valid):
+                            # the board computes (or waits for the host to take a decision): run a slice
+                            # of cycles in one call; a reply byte that comes meanwhile waits (not ready)
+                            ctx.set(dut.rx.valid, 0)
+                            ctx.set(dut.tx.ready, 0)
+                            await ctx.tick().repeat(self.SLICE)
+                            self.cycles += self.SLICE
                             continue
                 send = bool(pending) and rx_wait == 0
                 ctx.set(dut.rx.valid, send)
