@@ -76,38 +76,36 @@ class PysimBoardPort:
         async def bench(ctx):
             ctx.set(dut.tx.ready, 0)
             pending = bytearray()
-            rx_wait = tx_wait = 0
             while not self._stop:
                 if not pending:
                     # nothing in flight: wait for the host (simulated time stands still); else just look
-                    idle = ctx.get(dut.idle) and not ctx.get(dut.tx.valid) and tx_wait == 0
+                    idle = ctx.get(dut.idle) and not ctx.get(dut.tx.valid)
                     try:
                         pending += self._to_board.get(timeout=0.05) if idle else self._to_board.get_nowait()
                     except queue.Empty:
                         if idle:
                             continue
-                        if tx_wait == 0 and rx_wait == 0 and not ctx.get(dut.tx.valid):
+                        if not ctx.get(dut.tx.valid):
                             # the board computes (or waits for the host to take a decision): run a slice
                             # of cycles in one call; a reply byte that comes meanwhile waits (not ready)
-                            ctx.set(dut.rx.valid, 0)
-                            ctx.set(dut.tx.ready, 0)
                             await ctx.tick().repeat(self.SLICE)
                             self.cycles += self.SLICE
                             continue
-                send = bool(pending) and rx_wait == 0
+                # one byte slot: a host byte in, a reply byte out, then byte_cycles - 1 quiet cycles
+                send = bool(pending)
                 ctx.set(dut.rx.valid, send)
                 if send:
                     ctx.set(dut.rx.payload, pending[0])
                     del pending[0]
-                    rx_wait = B
-                ctx.set(dut.tx.ready, tx_wait == 0)
-                take = tx_wait == 0 and ctx.get(dut.tx.valid)
-                if take:
-                    byte = ctx.get(dut.tx.payload)
-                    tx_wait = B
+                take = bool(ctx.get(dut.tx.valid))
+                ctx.set(dut.tx.ready, take)
+                byte = ctx.get(dut.tx.payload) if take else None
                 await ctx.tick()
-                self.cycles += 1
-                rx_wait, tx_wait = max(rx_wait - 1, 0), max(tx_wait - 1, 0)
+                ctx.set(dut.rx.valid, 0)
+                ctx.set(dut.tx.ready, 0)
+                if B > 1:
+                    await ctx.tick().repeat(B - 1)
+                self.cycles += B
                 if take:
                     with self._lock:
                         self._from_board.append(byte)

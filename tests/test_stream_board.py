@@ -90,7 +90,7 @@ def test_malformed_and_late_frames_recover_without_reset():
     events of the whole session are the golden model's on the frames accepted, in order."""
     model, config, _, det, hop = random_stream_case(26)
     F, nc = model.topology.n_mfcc, model.topology.n_classes
-    frames = _long_frames(5, 160, F)
+    frames = _long_frames(5, 100, F)
     core = StreamBoardCore(model, config, CLOCK, BAUD, timeout=TIMEOUT)
     accepted, got_logits, got_events = [], [], []
 
