@@ -105,7 +105,7 @@ def _sim_engine(args, model, detector):
             from ternkws.sim.stream_board_pysim import PysimBoardPort
             core = StreamBoardCore(model, config, SIM_CLOCK_HZ, SIM_CLOCK_HZ // DEFAULT_CLOCKS_PER_BIT,
                                    timeout=DEFAULT_TIMEOUT_CYCLES / SIM_CLOCK_HZ)
-            sim = PysimBoardPort(core, byte_cycles=10 * DEFAULT_CLOCKS_PER_BIT)
+            sim = PysimBoardPort(core, byte_cycles=8)       # byte streams: no UART, a byte every 8 cycles
             port, stop = sim.__enter__(), lambda: sim.__exit__(None, None, None)
     except ValueError as e:
         raise UserError(f"--sim: {e}") from None
