@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import serial
 
+from ternkws.golden.protocol import IDENTIFY_SIZE
 from ternkws.boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT, Command,
                          Device, DeviceError, ErrorCode, FrameDecoder, LinkTimeout, PortError, encode_frame)
 from ternkws.golden.audio import read_wav
@@ -87,7 +88,7 @@ class PyBoard:
         if command == Command.IDENTIFY:
             return encode_frame(command | REPLY_FLAG, struct.pack(
                 IDENTIFY_FORMAT, PROTOCOL_VERSION, 0, 1, 0, bytes.fromhex(self.model_id), top.n_mfcc,
-                self.model.features.n_frames, top.n_classes, 16, 8, 2, 0, 12_000_000))
+                self.model.features.n_frames, top.n_classes, 16, 8, 2, 0, 12_000_000, 1, 0, 0, 0))
         if command == Command.FEATURES:
             if len(self._window) + len(payload) > self._size:
                 return error(ErrorCode.OVERFLOW)
@@ -321,7 +322,7 @@ def test_run_sim_end_to_end(tiny, capsys):
     assert d["clips"][0]["cycles"] == d["clips"][1]["cycles"]
     # IDENTIFY + per clip (RESET, 1 FEATURES, RUN, RESULT, STATUS): every byte went through the UART.
     assert d["sim"]["bytes_from_host"] == 5 + 2 * (5 + (5 + 32) + 5 + 5 + 5)
-    assert d["sim"]["bytes_to_host"] == 5 + 23 + 2 * (5 + 7 + 5 + (5 + 13) + (5 + 9))
+    assert d["sim"]["bytes_to_host"] == 5 + IDENTIFY_SIZE + 2 * (5 + 7 + 5 + (5 + 13) + (5 + 9))
 
 
 @pytest.mark.cocotb
