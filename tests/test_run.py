@@ -40,8 +40,8 @@ class PyBoard:
     UART would: "corrupt" flips the CRC's last byte, "drop" loses the reply (the device did the work),
     "unplug" makes every read from then on fail as a pulled USB cable does."""
 
-    def __init__(self, model, *, model_id=None, silent=False, faults=None):
-        self.model, self.silent = model, silent
+    def __init__(self, model, *, model_id=None, silent=False, faults=None, modes=1):
+        self.model, self.silent, self.modes = model, silent, modes
         self.model_id = model_id or model.model_id
         self.timeout = None
         self.closed = False
@@ -88,7 +88,7 @@ class PyBoard:
         if command == Command.IDENTIFY:
             return encode_frame(command | REPLY_FLAG, struct.pack(
                 IDENTIFY_FORMAT, PROTOCOL_VERSION, 0, 1, 0, bytes.fromhex(self.model_id), top.n_mfcc,
-                self.model.features.n_frames, top.n_classes, 16, 8, 2, 0, 12_000_000, 1, 0, 0, 0))
+                self.model.features.n_frames, top.n_classes, 16, 8, 2, 0, 12_000_000, self.modes, 0, 0, 0))
         if command == Command.FEATURES:
             if len(self._window) + len(payload) > self._size:
                 return error(ErrorCode.OVERFLOW)
@@ -189,6 +189,14 @@ def test_run_model_mismatch(tiny, monkeypatch, capsys):
     assert main(["run", "--port", "/dev/fake", "--model", model.path, wavs[0]]) == 2
     err = capsys.readouterr().err
     assert "model mismatch" in err and "0badc0de" in err and model.model_id in err
+
+
+def test_run_refuses_a_stream_board(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model, modes=2))
+    assert main(["run", "--port", "/dev/fake", "--model", model.path, wavs[0]]) == 2
+    err = capsys.readouterr().err
+    assert "/dev/fake is a stream board" in err and "ternkws listen --port /dev/fake" in err
 
 
 def test_run_silent_board(tiny, monkeypatch, capsys):
