@@ -121,10 +121,12 @@ class StreamBoardCore(wiring.Component):
     rx: In(stream.Signature(8)), tx: Out(stream.Signature(8)) protocol bytes; idle: nothing in flight
     (parser hunting, no reply pending, nothing buffered, engine idle); streaming: a stream is started;
     event_led: high for EVENT_LED_SECONDS after each keyword event appears; last_class: the class of the
-    last event. max_frames: most frames per FRAMES request (default: as many as fit).
+    last event. max_frames: most frames per FRAMES request (default: as many as fit); led_seconds: the
+    event LED's pulse.
     """
 
-    def __init__(self, model, config, clk_freq, baud, *, timeout=DEFAULT_TIMEOUT, max_frames=None):
+    def __init__(self, model, config, clk_freq, baud, *, timeout=DEFAULT_TIMEOUT, max_frames=None,
+                 led_seconds=EVENT_LED_SECONDS):
         from ternkws.golden.streaming import DEFAULT_HOP, DEFAULT_REFRACTORY, DEFAULT_SMOOTH, detector_config
         from ternkws.hw.streaming import StreamingAccelerator
 
@@ -142,7 +144,7 @@ class StreamBoardCore(wiring.Component):
         self._executor = StreamExecutor(n_mfcc=model.topology.n_mfcc, n_classes=nc, identity=identity,
                                         defaults=defaults, max_frames=max_frames)
         self._identity = identity
-        self._led_cycles = max(1, int(round(EVENT_LED_SECONDS * clk_freq)))
+        self._led_cycles = max(1, int(round(led_seconds * clk_freq)))
         super().__init__({
             "rx": In(stream.Signature(8)),
             "tx": Out(stream.Signature(8)),

@@ -6,7 +6,8 @@ exactly as it drives a board.
         device = Device(port, timeout=30, result_timeout=60)
         ...
 
-A helper thread runs the simulation. Host bytes enter `rx` one every `byte_cycles` cycles (a UART's pace:
+A helper thread runs the simulation; `watch` names output signals of the core whose changes are kept
+(sampled once a byte slot and once a slice of SLICE cycles: a test of the LEDs). Host bytes enter `rx` one every `byte_cycles` cycles (a UART's pace:
 10 bits a byte at byte_cycles / 10 clocks a bit), reply bytes leave `tx` at the same pace. Simulated time
 stands still while the core is idle and the host sends nothing (the testbench waits on the host's queue),
 as in the TCP bridge of sim/tb_board.py. `corrupt(fn)` lets a test damage the next bytes the host writes.
@@ -27,8 +28,10 @@ class PysimBoardPort:
 
     SLICE = 64      # cycles run at once while the board computes and the host is quiet
 
-    def __init__(self, core, *, byte_cycles=8, max_cycles=50_000_000):
+    def __init__(self, core, *, byte_cycles=8, max_cycles=50_000_000, watch=()):
         self.core = core
+        # {name: [(cycle, value), ...]}: each change of the watched output signals, sampled once a byte slot
+        self.watch = {name: [] for name in watch}
         self.byte_cycles = byte_cycles
         self.max_cycles = max_cycles
         self.timeout = 0.05
@@ -67,6 +70,12 @@ class PysimBoardPort:
 
     # -- the simulation ---------------------------------------------------------------------------------
 
+    def _sample(self, ctx):
+        for name, changes in self.watch.items():
+            value = ctx.get(getattr(self.core, name))
+            if not changes or changes[-1][1] != value:
+                changes.append((self.cycles, value))
+
     def __enter__(self):
         dut = self.core
         sim = Simulator(dut)
@@ -90,7 +99,9 @@ class PysimBoardPort:
                             # of cycles in one call; a reply byte that comes meanwhile waits (not ready)
                             await ctx.tick().repeat(self.SLICE)
                             self.cycles += self.SLICE
+                            self._sample(ctx)
                             continue
+                self._sample(ctx)
                 # one byte slot: a host byte in, a reply byte out, then byte_cycles - 1 quiet cycles
                 send = bool(pending)
                 ctx.set(dut.rx.valid, send)

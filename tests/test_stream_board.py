@@ -55,6 +55,30 @@ def test_stream_board_equals_golden(seed):
     assert _events(r) + _events(rest) == ref.events
 
 
+def test_leds_show_listening_each_event_and_the_last_class():
+    """leds[0] (streaming) from STREAM_START to RESET, a pulse of led_seconds per event on leds[1], and
+    leds[2:] the class of the last event (StreamBoardCore.led_values; BoardTop drives the pins with them)."""
+    model, config, frames, det, hop = random_stream_case(3)
+    ref = golden_stream(model, frames, det, hop)
+    assert len(ref.events) >= 2
+    core = StreamBoardCore(model, config, CLOCK, BAUD, timeout=TIMEOUT, led_seconds=2e-6)    # 200 cycles
+    with PysimBoardPort(core, watch=("streaming", "event_led", "last_class")) as port:
+        dev = Device(port, timeout=30, result_timeout=60)
+        dev.start_stream(_params(det, hop))
+        dev.stream(frames, max_frames=1)
+        dev.drain()
+        dev.stop_stream()
+        dev.identify()                   # one more request: the last change is sampled
+    seen = port.watch
+    assert [v for _, v in seen["streaming"]] == [0, 1, 0]
+    assert [v for _, v in seen["event_led"]].count(1) == len(ref.events)
+    collapsed = [0]                      # last_class: 0 at power-up, then each event's class
+    for _, cls, _ in ref.events:
+        if cls != collapsed[-1]:
+            collapsed.append(cls)
+    assert [v for _, v in seen["last_class"]] == collapsed
+
+
 def test_events_only_and_a_second_stream():
     """events_only sends no decisions; STREAM_START in the middle starts a new stream from the reset
     state (the golden model of the second part alone)."""
