@@ -96,6 +96,7 @@ class Device:
         self.timeout, self.result_timeout = timeout, result_timeout
         self._identity = None
         self._decisions = self._last_buffered = 0
+        self.stream_errors = []         # (code, command) of each error reply Device.stream recovered from
         if hasattr(port, "timeout"):
             port.timeout = self.POLL
         self.bytes_sent = self.bytes_received = 0
@@ -330,11 +331,14 @@ class Device:
                 if data[0] not in (ErrorCode.LATE, ErrorCode.HALTED, ErrorCode.BAD_CRC, ErrorCode.TIMEOUT):
                     raise error
                 errors += 1
+                self.stream_errors.append((ErrorCode(data[0]), data[1]))
                 if errors > self.MAX_STREAM_ERRORS:
                     raise error
                 # go back: the later requests were refused too (HALTED) or carried no frames
                 for c, _, _ in pending:
                     r, d = self._read_frame(time.monotonic() + self.timeout)
+                    if r == ERROR_REPLY and len(d) == ERROR_SIZE:
+                        self.stream_errors.append((ErrorCode(d[0]) if d[0] in set(ErrorCode) else d[0], d[1]))
                     if c == Command.FRAMES and r != ERROR_REPLY:
                         raise ProtocolError("a FRAMES request after a refused one was accepted: frames out of order")
                     if c == Command.POLL and r != ERROR_REPLY:

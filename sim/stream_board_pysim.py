@@ -10,7 +10,8 @@ A helper thread runs the simulation; `watch` names output signals of the core wh
 (sampled once a byte slot and once a slice of SLICE cycles: a test of the LEDs). Host bytes enter `rx` one every `byte_cycles` cycles (a UART's pace:
 10 bits a byte at byte_cycles / 10 clocks a bit), reply bytes leave `tx` at the same pace. Simulated time
 stands still while the core is idle and the host sends nothing (the testbench waits on the host's queue),
-as in the TCP bridge of sim/tb_board.py. `corrupt(fn)` lets a test damage the next bytes the host writes.
+as in the TCP bridge of sim/tb_board.py. `damage`: indices of host writes (0 = the first) whose byte 5
+gets a bit flipped on the way, as line noise would (a test of the host's recovery).
 """
 
 import queue
@@ -28,8 +29,9 @@ class PysimBoardPort:
 
     SLICE = 64      # cycles run at once while the board computes and the host is quiet
 
-    def __init__(self, core, *, byte_cycles=8, max_cycles=50_000_000, watch=()):
+    def __init__(self, core, *, byte_cycles=8, max_cycles=50_000_000, watch=(), damage=()):
         self.core = core
+        self.damage, self.writes = set(damage), 0
         # {name: [(cycle, value), ...]}: each change of the watched output signals, sampled once a byte slot
         self.watch = {name: [] for name in watch}
         self.byte_cycles = byte_cycles
@@ -47,6 +49,10 @@ class PysimBoardPort:
 
     def write(self, data):
         self._check()
+        data = bytearray(data)
+        if self.writes in self.damage and len(data) > 5:
+            data[5] ^= 0x04
+        self.writes += 1
         self._to_board.put(bytes(data))
         return len(data)
 

@@ -192,6 +192,22 @@ def test_malformed_and_late_frames_recover_without_reset():
     assert got_events == ref.events
 
 
+def test_device_goes_back_after_damaged_frames():
+    """Line noise on a pipelined FRAMES (it gets BAD_CRC, the one sent behind it HALTED): Device.stream
+    acknowledges with a POLL and sends both again; the decisions and events equal the golden model's."""
+    model, config, frames, det, hop = random_stream_case(11)
+    ref = golden_stream(model, frames, det, hop)
+    core = StreamBoardCore(model, config, CLOCK, BAUD, timeout=TIMEOUT)
+    with PysimBoardPort(core, damage=(4,)) as port:     # writes 0, 1: IDENTIFY, START; then FRAMES
+        dev = Device(port, timeout=30, result_timeout=60)
+        dev.start_stream(_params(det, hop))
+        r = dev.stream(frames, max_frames=2)
+        rest = dev.drain()
+        assert dev.stream_errors == [(ErrorCode.BAD_CRC, Command.FRAMES), (ErrorCode.HALTED, Command.FRAMES)]
+    logits = np.asarray(r.logits + rest.logits, np.int64).reshape(ref.logits.shape)
+    assert np.array_equal(logits, ref.logits) and _events(r) + _events(rest) == ref.events
+
+
 def test_requests_the_stream_board_refuses():
     model, config, _, det, hop = random_stream_case(3)
     core = StreamBoardCore(model, config, CLOCK, BAUD, timeout=TIMEOUT)
