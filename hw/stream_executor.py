@@ -44,7 +44,7 @@ streaming : Out(1)          a stream is started (STREAM_START done, no RESET sin
 idle : Out(1)               nothing buffered, no request in progress, no reply pending, engine idle
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ternkws.boards.host import Device, DeviceError, StreamParams
-from ternkws.golden.protocol import (ERROR_REPLY, REPLY_FLAG, SYNC, Command, ErrorCode, Identity, Mode,
-                                     StreamEvent, StreamReply, encode_frame)
+from ternkws.golden.protocol import (ERROR_REPLY, REPLY_FLAG, Command, ErrorCode, Identity, Mode, StreamReply,
+                                     encode_frame)
 from ternkws.hw.board_core import StreamBoardCore
 from ternkws.sim.random_streams import random_stream_case
 from ternkws.sim.stream_board_pysim import PysimBoardPort

@@ -84,8 +84,8 @@ def _sim_engine(args, model, detector):
     import atexit
 
     from ternkws.boards.host import Device
-    from ternkws.boards.stream_engine import DeviceEngine
     from ternkws.golden.progress import Progress
+    from ternkws.sim.board_sim import SimulationError
     from ternkws.sim.streaming_engine import choose_simulator, fit_config
 
     progress = None if args.json else Progress(sys.stderr)
@@ -109,6 +109,8 @@ def _sim_engine(args, model, detector):
             port, stop = sim.__enter__(), lambda: sim.__exit__(None, None, None)
     except ValueError as e:
         raise UserError(f"--sim: {e}") from None
+    except SimulationError as e:
+        raise UserError(f"--sim: {str(e).splitlines()[0]}") from None
     atexit.register(stop)
     device = Device(port, timeout=120, result_timeout=600)
     return _board_engine(device, model, detector, args, "the simulated stream board", f"rtl ({simulator}, board)", stop)
