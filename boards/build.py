@@ -337,7 +337,7 @@ def report_markdown(r):
         lines += ["", f"Critical path: {cp.get('from')} -> {cp.get('to')}, {cp.get('delay_ns')} ns "
                       f"({cp.get('logic_ns')} logic, {cp.get('routing_ns')} routing, {cp.get('logic_steps')} logic steps)."]
     if r.get("bitstream"):
-        how = (f"make flash BOARD={r['board']}" if r["variant"] == "ternary"
+        how = (f"make flash BOARD={r['board']}" if r["variant"] == "ternary" and r.get("mode", "window") == "window"
                else f"ternkws flash --board {r['board']} --bitstream {r['bitstream']}")
         lines += ["", f"Bitstream: `{r['bitstream']}` (program with `{how}`)."]
     bd = r.get("breakdown")
