@@ -68,10 +68,12 @@ def test_listen_sim_prints_the_golden_detections(small, simulator, capsys, monke
     assert _detections(sim) == _detections(golden)
 
 
-def test_listen_sim_json_decisions_equal_the_golden_ones(small, capsys, monkeypatch):
+@pytest.mark.parametrize("simulator", ["amaranth", "verilator"])
+def test_listen_sim_json_decisions_equal_the_golden_ones(small, simulator, capsys, monkeypatch):
+    """Every decision's logits (not only the detections) through the board's protocol."""
     import json
     path, wav, tau = small
-    monkeypatch.setenv(SIMULATOR_ENV, "amaranth")
+    monkeypatch.setenv(SIMULATOR_ENV, simulator)
     args = ["--json", "--decisions", "--model", str(path), "--threshold", tau, str(wav)]
     assert main(["listen", "--golden"] + args) == 0
     golden = json.loads(capsys.readouterr().out)
