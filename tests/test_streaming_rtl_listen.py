@@ -117,3 +117,40 @@ def test_listen_sim_60_s_recording_equals_golden(tmp_path, capsys, monkeypatch):
     assert main(["listen", "--sim", str(wav)]) == 0
     sim = capsys.readouterr().out
     assert _detections(sim) == _detections(golden) and len(_detections(golden)) >= 10
+
+
+@pytest.mark.slow
+def test_stream_link_bytes_per_second_of_audio(tmp_path):
+    """boards/PROTOCOL.md "Baud budget", measured: 20 s of speech through the simulated stream board
+    (default model, Verilator) as listen --sim sends it. Host -> board bytes per second of audio equal
+    golden.protocol.stream_budget's for FRAMES of max_frames frames (to the byte, but for the tail
+    request), board -> host stay within its worst case, and no request was refused."""
+    from ternkws.boards.host import Device
+    from ternkws.boards.stream_engine import DeviceEngine
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.protocol import FRAME_OVERHEAD, stream_budget
+    from ternkws.sim.board_sim import BoardSim
+    from ternkws.sim.streaming_engine import fit_config
+
+    model = load()
+    seconds = 20.0
+    x = read_wav(_recording(tmp_path / "speech20.wav", seconds, seed=60), 16000)
+    frames = FeatureStream(model.features, model.feature_mean, model.feature_scale).push(x)
+    board = BoardSim(model, fit_config(model), mode="stream")
+    with board as port:
+        dev = Device(port, timeout=120, result_timeout=600)
+        info = dev.identify()
+        engine = DeviceEngine(dev, model, detector_config(model), 10)
+        engine.reset()
+        decisions, events = engine.push(frames)
+        assert dev.stream_errors == []
+    stats = board.stats
+    n, k = len(frames), info.max_frames
+    requests = -(-n // k)
+    fixed = stats["bytes_from_host"] - n * info.n_mfcc - requests * FRAME_OVERHEAD   # IDENTIFY, START, POLLs
+    assert 0 <= fixed <= 5 * (2 + 200)
+    budget = stream_budget(info.n_mfcc, info.n_classes, frames_per_s=n / seconds, frames_per_request=k)
+    assert abs(stats["bytes_from_host"] - fixed - budget["to_device"] * seconds) <= info.n_mfcc * k
+    assert stats["bytes_to_host"] / seconds <= stream_budget(info.n_mfcc, info.n_classes, frames_per_s=n / seconds,
+                                                             frames_per_request=1)["to_host"]
+    assert len(decisions.index) == (n - info.n_frames - info.delay) // 10 + 1 and len(events) >= 3
