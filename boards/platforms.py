@@ -21,9 +21,17 @@ from amaranth.hdl import Elaboratable, Module
 
 from ternkws.golden.errors import UserError
 
-__all__ = ["Board", "BOARDS", "get_board", "BoardWrapper", "DEFAULT_BAUD"]
+__all__ = ["Board", "BOARDS", "get_board", "BoardWrapper", "DEFAULT_BAUD", "STREAM_BAUD", "default_baud"]
 
 DEFAULT_BAUD = 115200
+# The stream board needs about 69 kbit/s host -> board at 100 frames/s (boards/PROTOCOL.md, "Baud budget"):
+# 115200 baud leaves 1.7x, 1 Mbaud 14x (12 clocks a bit at the iCEBreaker's 12 MHz, 0% rate error; the
+# FT2232H makes it exactly). 3 Mbaud (4 clocks a bit) would also work; 1 M keeps 12 samples a bit.
+STREAM_BAUD = 1_000_000
+
+
+def default_baud(mode):
+    return STREAM_BAUD if mode == "stream" else DEFAULT_BAUD
 
 
 @dataclass(frozen=True)
@@ -93,14 +101,17 @@ def _request_leds(platform):
 class BoardWrapper(Elaboratable):
     """BoardTop connected to the board's UART and LEDs (LED inversion is the platform's: PinsN)."""
 
-    def __init__(self, board, model, config=None, *, baud=DEFAULT_BAUD):
-        from ternkws.hw.board_core import BoardTop
+    def __init__(self, board, model, config=None, *, baud=None, mode="window"):
+        from ternkws.hw.board_core import MODES
         from ternkws.hw.accelerator import CONFIGS
 
+        if mode not in MODES:
+            raise UserError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         self.board = get_board(board)
         self.model = model
+        self.mode = mode
         self.config = config if config is not None else CONFIGS[self.board.config]
-        self.baud = baud
+        self.baud = baud if baud is not None else default_baud(mode)
         self.clk_freq = self.board.clk_freq
         # 2 status LEDs + the class index bits: more LEDs than that stay off, fewer show a prefix.
         self.useful_leds = 2 + max(model.topology.n_classes - 1, 1).bit_length()
@@ -113,7 +124,8 @@ class BoardWrapper(Elaboratable):
         uart = platform.request("uart", 0)
         leds = _request_leds(platform)
         n_leds = max(1, min(len(leds), self.useful_leds))
-        m.submodules.top = top = BoardTop(self.model, self.config, self.clk_freq, self.baud, n_leds=n_leds)
+        m.submodules.top = top = BoardTop(self.model, self.config, self.clk_freq, self.baud, n_leds=n_leds,
+                                          mode=self.mode)
         self.top = top
         m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
         for n, led in enumerate(leds[:n_leds]):

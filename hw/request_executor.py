@@ -50,8 +50,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ternkws.golden.protocol import (COUNT_SIZE, ERROR_COUNT_MAX, ERROR_REPLY, ERROR_SIZE, REPLY_FLAG,
-                                     STATUS_CYCLES_MAX, STATUS_SIZE, Command, ErrorCode, StatusFlag,
-                                     result_size)
+                                     STATUS_CYCLES_MAX, STATUS_SIZE, WINDOW_COMMANDS, Command, ErrorCode,
+                                     StatusFlag, result_size)
 
 from .accelerator import LOGIT_BITS
 from .reply_encoder import REPLY_LAYOUT
@@ -195,7 +195,9 @@ class RequestExecutor(wiring.Component):
         from_memory = (kind == _Reply.IDENTIFY) | (kind == _Reply.RESULT)
 
         is_features = command == Command.FEATURES
-        known = (command >= min(Command)) & (command <= max(Command))
+        # the window commands are 1..6 (the streaming ones, 7.., are unknown to the window board)
+        assert sorted(WINDOW_COMMANDS) == list(range(min(WINDOW_COMMANDS), max(WINDOW_COMMANDS) + 1))
+        known = (command >= min(WINDOW_COMMANDS)) & (command <= max(WINDOW_COMMANDS))
         bad_length = Mux(is_features, (length == 0) | (length > MC), length != 0)
 
         with m.FSM(name="executor") as fsm:

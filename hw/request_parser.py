@@ -20,6 +20,8 @@ rx : In(stream.Signature(8, always_ready=True))        received bytes (a UART ca
 payload : Out(stream.Signature(PAYLOAD_LAYOUT, always_ready=True))
                                                        each payload byte and its index in the frame
 request : Out(stream.Signature(REQUEST_LAYOUT))        one per frame; accepted when served
+command : Out(8)                                       the CMD byte of the frame being parsed, from its arrival
+                                                       on (0 before it): what its payload bytes belong to
 idle : Out(1)                                          hunting for SYNC, no request pending
 
 REQUEST_LAYOUT: command (8), length (8; meaningless after a TIMEOUT), error (3): 0, ErrorCode.BAD_CRC or
@@ -48,6 +50,7 @@ class RequestParser(wiring.Component):
     rx: In(stream.Signature(8, always_ready=True))
     payload: Out(stream.Signature(PAYLOAD_LAYOUT, always_ready=True))
     request: Out(stream.Signature(REQUEST_LAYOUT))
+    command: Out(8)
     idle: Out(1)
 
     def __init__(self, timeout_cycles):
@@ -75,6 +78,7 @@ class RequestParser(wiring.Component):
 
         m.d.comb += [
             self.request.payload.command.eq(command),
+            self.command.eq(command),
             self.request.payload.length.eq(length),
             self.request.payload.error.eq(Mux(timed_out, ErrorCode.TIMEOUT,
                                               Mux(crc != CRC_RESIDUE, ErrorCode.BAD_CRC, 0))),

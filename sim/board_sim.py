@@ -13,7 +13,10 @@ same host code drives a real board through pyserial: only the port differs.
 
 Run directly (what the background process does):
     python -m ternkws.sim.board_sim --model M.npz --config '{"name": "up5k", "mixer_lanes": 8, "dw_lanes": 2}' \
-        --port-file F [--stats S] [--clocks-per-bit 4] [--simulator verilator]
+        --port-file F [--stats S] [--clocks-per-bit 4] [--simulator verilator] [--mode window|stream]
+
+`mode="stream"` runs the stream board (BoardTop(mode="stream"): the streaming accelerator behind
+STREAM_START / FRAMES / POLL), which `ternkws listen --sim` talks to.
 """
 
 import argparse
@@ -45,11 +48,12 @@ class SimulationError(RuntimeError):
     """The simulated board did not start or stopped unexpectedly (the message names the log)."""
 
 
-def board_top(model, config, clocks_per_bit=DEFAULT_CLOCKS_PER_BIT, timeout_cycles=DEFAULT_TIMEOUT_CYCLES):
-    """The BoardTop the simulation runs."""
+def board_top(model, config, clocks_per_bit=DEFAULT_CLOCKS_PER_BIT, timeout_cycles=DEFAULT_TIMEOUT_CYCLES,
+              mode="window"):
+    """The BoardTop the simulation runs (`mode` "window" or "stream")."""
     from ternkws.hw.board_core import BoardTop
     return BoardTop(model, config, SIM_CLOCK_HZ, SIM_CLOCK_HZ // clocks_per_bit,
-                    timeout=timeout_cycles / SIM_CLOCK_HZ)
+                    timeout=timeout_cycles / SIM_CLOCK_HZ, mode=mode)
 
 
 class BoardSim:
@@ -65,8 +69,8 @@ class BoardSim:
 
     def __init__(self, model, config, *, clocks_per_bit=DEFAULT_CLOCKS_PER_BIT,
                  timeout_cycles=DEFAULT_TIMEOUT_CYCLES, simulator="verilator", log=None, start_timeout=1800,
-                 progress=None):
-        self.model, self.config = model, config
+                 progress=None, mode="window"):
+        self.model, self.config, self.mode = model, config, mode
         self.progress = progress or quiet()
         self.clocks_per_bit, self.timeout_cycles = clocks_per_bit, timeout_cycles
         self.simulator = simulator
@@ -100,11 +104,12 @@ class BoardSim:
 
     def start(self):
         import serial
-        cfg = {"name": self.config.name, "mixer_lanes": self.config.mixer_lanes, "dw_lanes": self.config.dw_lanes}
+        from dataclasses import asdict
+        cfg = asdict(self.config)
         cmd = [sys.executable, "-m", "ternkws.sim.board_sim", "--model", self._checkpoint(), "--config", json.dumps(cfg),
                "--port-file", str(self._port_file), "--stats", str(self._stats_file),
                "--clocks-per-bit", str(self.clocks_per_bit), "--timeout-cycles", str(self.timeout_cycles),
-               "--simulator", self.simulator]
+               "--simulator", self.simulator, "--mode", self.mode]
         with open(self.log_path, "w") as log:
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           start_new_session=True)
@@ -200,6 +205,7 @@ def main(argv=None):
     parser.add_argument("--clocks-per-bit", type=int, default=DEFAULT_CLOCKS_PER_BIT)
     parser.add_argument("--timeout-cycles", type=int, default=DEFAULT_TIMEOUT_CYCLES)
     parser.add_argument("--simulator", default="verilator")
+    parser.add_argument("--mode", default="window", choices=("window", "stream"))
     args = parser.parse_args(argv)
 
     from ternkws.golden.checkpoint import load
@@ -212,8 +218,8 @@ def main(argv=None):
     # Progress goes to the log (stdout) as marked plain lines; BoardSim.start() shows the newest.
     progress = Progress(sys.stdout, prefix=PROGRESS_MARK, tty=False, interval=2.0)
     progress.line("elaborating BoardTop, converting it to Verilog")
-    top = board_top(model, config, args.clocks_per_bit, args.timeout_cycles)
-    run_cocotb(top, "ternkws.sim.tb_board", name="ternkws_board", simulator=args.simulator, progress=progress,
+    top = board_top(model, config, args.clocks_per_bit, args.timeout_cycles, args.mode)
+    run_cocotb(top, "ternkws.sim.tb_board", name="ternkws_board" if args.mode == "window" else "ternkws_stream_board", simulator=args.simulator, progress=progress,
                params={"port_file": args.port_file, "stats": args.stats, "clocks_per_bit": args.clocks_per_bit})
     return 0
 

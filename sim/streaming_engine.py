@@ -1,5 +1,8 @@
-"""The RTL streaming mode as a `ternkws listen` engine (golden/streaming.py `GoldenEngine`'s interface:
-push(frames) -> (Decisions, [Event]), reset(), delay, hop, n_frames, n_classes, detector_cfg).
+"""The RTL streaming mode driven directly (no host link) as a listen-style engine (golden/streaming.py
+`GoldenEngine`'s interface: push(frames) -> (Decisions, [Event]), reset(), delay, hop, n_frames, n_classes,
+detector_cfg). `ternkws listen --sim` goes through the stream board's UART protocol instead
+(boards/stream_engine.py DeviceEngine on sim/board_sim.py or sim/stream_board_pysim.py); this engine
+remains for checking the accelerator alone, and `choose_simulator` / `fit_config` serve both.
 
 The simulation stays open for the whole stream: Verilator through cocotb (sim/streaming_verilator.py
 `StreamSession`: the simulator waits on a named pipe between pushes), or the Amaranth simulator in a

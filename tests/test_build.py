@@ -258,3 +258,29 @@ def test_real_icebreaker_build(tmp_path, tiny_model):
     assert r["fits"] is True
     assert (tmp_path / "top.bin").stat().st_size > 100_000
     assert r["resources"]["logic_cells"]["used"] > 0 and r["fmax_mhz"] > 12
+
+
+def test_build_report_of_the_stream_board(tmp_path, monkeypatch, tiny_model):
+    """`ternkws build --mode stream`: the stream board's design goes to the toolchain (its executor in the
+    RTLIL), the UART at 1 Mbaud, and the report says stream mode with the streaming cycles per frame."""
+    from ternkws.hw.streaming_cycles import stream_cycles
+
+    seen = []
+
+    def fake_synthesize(design, device, top, cons, freq, workdir, **kw):
+        seen.append(Path(design).read_text())
+        return _fake_result(workdir)
+
+    monkeypatch.setattr(toolchain, "synthesize", fake_synthesize)
+    r = board_build.build_board("icebreaker", tiny_model, "ternary", tmp_path / "s", log=lambda m: None, mode="stream")
+    assert r["mode"] == "stream" and r["baud"] == 1_000_000
+    assert "stream_executor" in seen[0] and "request_executor" not in seen[0]
+    frame = stream_cycles(tiny_model, "up5k")["frame"]
+    assert r["stream_cycles_per_frame"] == frame
+    assert r["stream_real_time_factor_at_board_clock"] == round(0.01 * 12e6 / frame, 1)
+    checks = {c["check"]: c["pass"] for c in r["checks"]}
+    assert checks["UP5K streaming frame <= 4,000 cycles (DESIGN.md)"] == (frame <= 4000)
+    assert "UP5K one window <= 1.5 M cycles" not in checks
+    md = (tmp_path / "s" / "report.md").read_text()
+    assert md.startswith("# icebreaker — ternary build (stream mode)") and "UART 1000000 baud" in md
+    assert f"| streaming: cycles per frame | {frame:,} |" in md

@@ -17,7 +17,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from ternkws.golden.network import forward_int
-from ternkws.golden.protocol import (ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, REPLY_FLAG, SYNC, Command, ErrorCode,
+from ternkws.golden.protocol import (PROTOCOL_VERSION, Mode, ERROR_REPLY, IDENTIFY_FORMAT, MAX_PAYLOAD, REPLY_FLAG, SYNC, Command, ErrorCode,
                                      FrameDecoder, Identity, Status, crc16, encode_frame)
 from ternkws.hw.board_core import BoardCore, BoardTop
 from ternkws.hw.frame_crc import crc16_update
@@ -165,7 +165,7 @@ def test_identify():
 
     async def main(ctx):
         info = Identity.unpack(await tb.ok(ctx, Command.IDENTIFY))
-        assert info.protocol == 1 and info.version == __version__
+        assert info.protocol == PROTOCOL_VERSION == 2 and info.modes == Mode.WINDOW and info.version == __version__
         assert info.model_id == model.model_id
         assert (info.n_mfcc, info.n_frames, info.n_classes) == (
             model.topology.n_mfcc, model.features.n_frames, model.topology.n_classes)

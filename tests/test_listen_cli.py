@@ -74,7 +74,8 @@ def test_listen_threshold_changes_the_detections(long_wav, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--port", "/dev/ttyUSB1"], "--port: not available yet: the RTL streaming mode is being built (issue 11)"),
+    (["--port", "/dev/ttyUSB-none"], "no device at /dev/ttyUSB-none: is the board plugged in?"),
+    (["--baud", "3000000"], "--baud goes with --port"),
     (["--smooth", "17"], "--smooth must be in [1, 16]"),
     (["--hop", "0"], "--hop must be at least 1"),
     (["--mic"], "WAV files or --mic, not both"),
@@ -216,3 +217,47 @@ def test_eval_stream_writes_the_report(sample_set, tmp_path, capsys):
 def test_eval_stream_user_errors(argv, message, sample_set, capsys):
     assert main(["eval", "--data", str(sample_set), *argv]) == 2
     assert message in _one_error(capsys.readouterr().err, "eval")
+
+
+class _FakeDevice:
+    """What `ternkws listen --port` sees of a board: its IDENTIFY reply."""
+
+    def __init__(self, info):
+        self.info, self.timeout = info, 1.0
+
+    def identify(self):
+        return self.info
+
+    def retrying(self, call, *args, **kw):
+        return call(*args)
+
+    @property
+    def identity(self):
+        return self.info
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"modes": 1}, "is a window board"),
+    ({"model_id": "00000000"}, "model mismatch: DEV runs model 00000000"),
+    ({"protocol": 1}, "speaks protocol version 1"),
+])
+def test_listen_port_refuses_the_wrong_board(change, message):
+    """A board that is not a stream board of this checkpoint is refused with one sentence."""
+    from dataclasses import replace as dc_replace
+
+    from ternkws.commands import listen
+    from ternkws.golden.errors import UserError
+    from ternkws.golden.protocol import PROTOCOL_VERSION, Identity, Mode
+    model = load("default")
+    top = model.topology
+    good = Identity(PROTOCOL_VERSION, "0.1.0", model.model_id, top.n_mfcc, model.features.n_frames, top.n_classes,
+                    192, 8, 2, top.mixer, 12_000_000, Mode.STREAM, 3, 448, 54)
+    args = types.SimpleNamespace(sim=False, port="DEV", hop=10)
+    detector = listen.detector_of(types.SimpleNamespace(hop=10, smooth=5, refractory=10, threshold=2.0), model)
+    stopped = []
+    engine = listen._board_engine(_FakeDevice(good), model, detector, args, "DEV", "board", lambda: stopped.append(1))
+    assert (engine.delay, engine.n_frames, engine.params.hop) == (54, 128, 10) and not stopped
+    with pytest.raises(UserError, match=message):
+        listen._board_engine(_FakeDevice(dc_replace(good, **change)), model, detector, args, "DEV", "board",
+                             lambda: stopped.append(1))
+    assert stopped == [1]

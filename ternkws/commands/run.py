@@ -238,6 +238,11 @@ def run(args):
         try:
             device = Device(port, timeout=args.timeout, result_timeout=10 * args.timeout)
             info = _identify(device, where, model, args.baud, progress)
+            from ternkws.golden.protocol import Mode
+            if not Mode(info.modes) & Mode.WINDOW:
+                raise UserError(f"{where} is a stream board (it answers STREAM_START / FRAMES / POLL, not windows): "
+                                f"use ternkws listen --port {where}, or flash the window board (ternkws build "
+                                f"--board BOARD)")
             if not args.json:
                 _print_device(where, info, progress)
             _classify_all(device, where, model, args.wavs, windows, args.baud, info.clk_freq,
