@@ -71,11 +71,11 @@ clean:
 ## make bitstream BOARD=icebreaker|ulx3s-85f|... VARIANT=ternary|stored: bitstream + build/<board>/report.{json,md}
 VARIANT ?= ternary
 bitstream: $(STAMP)
-	$(TERNKWS) build --board $(BOARD) --variant $(VARIANT) $(if $(MODEL),--model $(MODEL))
+	$(TERNKWS) build --board $(BOARD) --variant $(VARIANT) $(if $(MODEL),--model $(MODEL)) $(if $(MODE),--mode $(MODE))
 
-## make flash BOARD=...: program the board (iceprog / openFPGALoader) with the bitstream of make bitstream
+## make flash BOARD=... [MODE=stream]: program the board (iceprog / openFPGALoader) with the bitstream of make bitstream
 flash: $(STAMP)
-	$(TERNKWS) flash --board $(BOARD)
+	$(TERNKWS) flash --board $(BOARD) $(if $(MODE),--mode $(MODE))
 
 ## make report: reports/summary.{md,json,png} from reports/accuracy.json and the build/*/report.json files
 report: $(STAMP)

@@ -15,6 +15,7 @@ from ternkws.golden.placeholder import placeholder_model
 from ternkws.golden.topology import Block, Topology, count_ternary_entries
 from ternkws.cli import main
 from ternkws.golden.errors import UserError
+from ternkws.commands import flash as flash_cmd
 
 # 64 channels everywhere: divisible by the ECP5 configuration's 64 mixer lanes; small kernels.
 TINY = Topology(n_mfcc=64, prologue_channels=64, prologue_kernel=3, blocks=(Block(64, 3),), epilogue_channels=64,
@@ -284,3 +285,27 @@ def test_build_report_of_the_stream_board(tmp_path, monkeypatch, tiny_model):
     md = (tmp_path / "s" / "report.md").read_text()
     assert md.startswith("# icebreaker — ternary build (stream mode)") and "UART 1000000 baud" in md
     assert f"| streaming: cycles per frame | {frame:,} |" in md
+
+
+def test_flash_mode_stream_takes_the_stream_build(tmp_path, monkeypatch):
+    """--mode stream flashes build/<board>-stream/top.bin (ternkws build --mode stream), not the window
+    board's build/<board>/top.bin; a missing one names the command that makes it."""
+    monkeypatch.setenv("TERNKWS_BUILD_DIR", str(tmp_path / "build"))
+    prog = _fake_programmer(tmp_path / "my-iceprog", tmp_path / "argv")
+    monkeypatch.setenv("ICEPROG", str(prog))
+    with pytest.raises(UserError, match="make bitstream BOARD=icebreaker MODE=stream"):
+        flash_cmd.run(_flash_args("--mode", "stream"))
+    (tmp_path / "build" / "icebreaker").mkdir(parents=True)
+    (tmp_path / "build" / "icebreaker" / "top.bin").write_bytes(b"\0")
+    stream_bit = tmp_path / "build" / "icebreaker-stream" / "top.bin"
+    stream_bit.parent.mkdir()
+    stream_bit.write_bytes(b"\1")
+    assert main(["flash", "--board", "icebreaker", "--mode", "stream"]) == 0
+    assert (tmp_path / "argv").read_text().splitlines() == [str(prog), str(stream_bit)]
+
+
+def _flash_args(*argv):
+    import argparse
+    p = argparse.ArgumentParser()
+    flash_cmd.configure(p)
+    return p.parse_args(list(argv))

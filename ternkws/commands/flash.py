@@ -9,6 +9,7 @@ from ._common import add_model_option, choices_metavar, model_kinds
 EXAMPLES = """
 ternkws flash --board icebreaker
 ternkws flash --board icebreaker --model my-model.npz
+ternkws flash --board icebreaker --mode stream
 ternkws flash --board ulx3s-85f --bitstream build/ulx3s-85f/top.bit
 """
 
@@ -25,8 +26,11 @@ def configure(parser):
 
     parser.add_argument("--board", default="icebreaker", metavar=choices_metavar(BOARDS),
                         help="the board (default icebreaker)")
+    parser.add_argument("--mode", default="window", choices=("window", "stream"),
+                        help="which build to flash when --bitstream is not given: window (build/<board>/, the "
+                             "default) or stream (build/<board>-stream/, ternkws build --mode stream)")
     parser.add_argument("--bitstream", default=None, metavar="FILE",
-                        help="bitstream file (default build/<board>/top.bin for iCE40, top.bit for ECP5)")
+                        help="bitstream file (default build/<board>[-stream]/top.bin for iCE40, top.bit for ECP5)")
     add_model_option(parser, help="check first that the bitstream was built from this checkpoint (the model id "
                                   f"in the report.json beside it): {model_kinds()}; default: no check")
 
@@ -79,10 +83,13 @@ def run(args):
 
     board = get_board(args.board)
     from ternkws.golden.workspace import build_root
-    path = Path(args.bitstream) if args.bitstream else build_root() / board.name / ("top" + board.bitstream_suffix)
+    stream = getattr(args, "mode", "window") == "stream"
+    folder = board.name + ("-stream" if stream else "")
+    path = Path(args.bitstream) if args.bitstream else build_root() / folder / ("top" + board.bitstream_suffix)
     if not path.is_file():
-        raise UserError(f"{path}: no bitstream; run `make bitstream BOARD={board.name}` "
-                        f"(or `ternkws build --board {board.name}`) first")
+        mode = " MODE=stream" if stream else ""
+        raise UserError(f"{path}: no bitstream; run `make bitstream BOARD={board.name}{mode}` "
+                        f"(or `ternkws build --board {board.name}{' --mode stream' if stream else ''}`) first")
     if path.suffix != board.bitstream_suffix:
         raise UserError(f"{path}: {board.name} takes a {board.bitstream_suffix} bitstream, not {path.suffix}")
     if args.model is not None:
