@@ -69,9 +69,15 @@ class SepLayer(nn.Module):
             self.res_bn = nn.BatchNorm1d(layer.c_out, eps=BN_EPS)
 
     def depthwise(self, x):
-        """(N, T, C) -> (N, T, C). The frame-major tensor is viewed as a channels-last (N, C, 1, T)
-        image: oneDNN's depthwise conv is about twice as fast in that layout as Conv1d on (N, C, T)."""
+        """(N, T, C) -> (N, T, C). Undilated: the frame-major tensor is viewed as a channels-last
+        (N, C, 1, T) image, where oneDNN's depthwise conv (forward + backward) is 2-3x faster than Conv1d
+        on (N, C, T); dilated (the epilogue): Conv1d on (N, C, T), 2.1x faster than the channels-last
+        path, whose backward takes a slow route for a dilation (measured on one thread, batch 128:
+        219 against 458 ms for the default epilogue; depthwise backward was 48% of a training step)."""
         conv = self.dw
+        if conv.dilation[0] > 1:
+            return F.conv1d(x.transpose(1, 2), conv.weight, None, 1, conv.padding[0], conv.dilation[0],
+                            conv.groups).transpose(1, 2)
         x4 = x.unsqueeze(1).permute(0, 3, 1, 2)
         y = F.conv2d(x4, conv.weight.unsqueeze(2), None, 1, (0, conv.padding[0]), (1, conv.dilation[0]),
                      conv.groups)
