@@ -5,10 +5,9 @@ import json
 from ._common import add_model_option, choices_metavar, model_kinds
 
 EXAMPLES = """
-ternkws build --board icebreaker
-ternkws build --board ulx3s-85f --variant stored --json > build.json
 ternkws build --board icebreaker --model my-model.npz --out build/mine
 ternkws build --board icebreaker --mode stream
+ternkws build --board ulx3s-85f --variant stored --json > build.json
 """
 
 

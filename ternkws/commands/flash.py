@@ -7,7 +7,6 @@ so that the board then answers `ternkws run --model M`."""
 from ._common import add_model_option, choices_metavar, model_kinds
 
 EXAMPLES = """
-ternkws flash --board icebreaker
 ternkws flash --board icebreaker --model my-model.npz
 ternkws flash --board icebreaker --mode stream
 ternkws flash --board ulx3s-85f --bitstream build/ulx3s-85f/top.bit
