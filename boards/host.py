@@ -175,12 +175,7 @@ class Device:
     def request(self, command, payload=b"", timeout=None):
         """Send one request and return the reply payload; DeviceError for an error reply."""
         self._drain()
-        frame = encode_frame(command, payload)
-        try:
-            self.port.write(frame)
-        except OSError as e:
-            raise PortError(f"writing failed: {e}") from None
-        self.bytes_sent += len(frame)
+        self._send(command, payload)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         reply, data = self._read_frame(deadline)
         if reply == ERROR_REPLY:
