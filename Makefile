@@ -61,7 +61,8 @@ train: OUT ?= build/models/default-$(shell date +%Y%m%d-%H%M%S).npz
 train: $(STAMP)
 	$(TERNKWS) train --data $(DATA) --arch $(ARCH) --out $(OUT) $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume) --plots reports
 
-## make frontier: both families at three sizes each, same data/recipe/epochs (resumable; reports/frontier.*)
+## make frontier [EPOCHS=10]: both families at several sizes, same data/recipe/epochs (resumable; one folder
+## per length, build/frontier/e<EPOCHS>; reports/frontier.* hold every length found)
 frontier: $(STAMP)
 	$(PY) -m ternkws.golden.train.frontier --data $(DATA) --epochs $(or $(EPOCHS),10)
 

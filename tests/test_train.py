@@ -67,6 +67,20 @@ def test_augment_shapes_and_range():
     assert torch.equal(augment(x, AugmentConfig.off()), x.clamp(-128, 127))
 
 
+def test_augment_presets():
+    from ternkws.golden.errors import UserError
+    assert AugmentConfig.named("full") == AugmentConfig()
+    assert AugmentConfig.named("off") == AugmentConfig.off()
+    light = AugmentConfig.named("light")
+    assert light.rect_masks == 0 and light.freq_masks == 1 and light.warp == AugmentConfig().warp
+    x = torch.randn(64, 128, 64) * 50
+    masked = [float((augment(x, c, torch.Generator().manual_seed(0)) == 0).float().mean())
+              for c in (AugmentConfig(), light)]
+    assert masked[1] < masked[0] / 2                      # lighter: far fewer masked values
+    with pytest.raises(UserError, match="unknown augmentation 'heavy'; choose one of full, light, off"):
+        AugmentConfig.named("heavy")
+
+
 def test_speaker_warp():
     from ternkws.golden.features import FeatureConfig
     m = warp_matrices([1.0, 1.1, 0.9], FeatureConfig())

@@ -45,6 +45,24 @@ class AugmentConfig:
     def off(cls):
         return cls(0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, 0.0)
 
+    @classmethod
+    def light(cls):
+        """The speaker augmentation, shift and noise kept; SpecAugment cut to one narrow mask per axis
+        and no cutout rectangles (for small models that underfit the full recipe)."""
+        return cls(freq_masks=1, freq_width=8, time_masks=1, time_width=10, rect_masks=0)
+
+    @classmethod
+    def named(cls, name):
+        """One of AUGMENT_PRESETS by name."""
+        if name not in AUGMENT_PRESETS:
+            from ternkws.golden.errors import UserError
+            raise UserError(f"unknown augmentation '{name}'; choose one of {', '.join(AUGMENT_PRESETS)}")
+        return {"full": cls, "light": cls.light, "off": cls.off}[name]()
+
+
+# --augment names: "full" is the default recipe above (NeMo's SpecAugment + the speaker augmentation).
+AUGMENT_PRESETS = ("full", "light", "off")
+
 
 WARP_BANK = 21   # warp factors precomputed, evenly spaced in [1 - warp, 1 + warp]
 

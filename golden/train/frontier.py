@@ -2,12 +2,15 @@
 learned-1x1 family and the LFSR-ternary family, same data, recipe, seed and epochs (issue 12).
 
     python -m ternkws.golden.train.frontier --data data/synth2 --epochs 10      # make frontier
+    python -m ternkws.golden.train.frontier --epochs 30 --points learned-3x1x16,ternary-3x2x64
 
-Each point is an ordinary `ternkws train` run (golden/train/trainer.py) writing build/frontier/
+Each point is an ordinary `ternkws train` run (golden/train/trainer.py) writing build/frontier/e<epochs>/
 <family>-<BxRxC>.npz; a point whose checkpoint exists is not trained again, and an interrupted one
-resumes from its per-epoch state (FILE.state.pt), so the command can be killed and re-run at any time.
-After every point reports/frontier.{json,md,png} are rewritten from the checkpoints' meta (topology,
-trained parameters, accuracy, epochs, wall time); `--report` only rewrites them.
+resumes from its per-epoch state (FILE.state.pt), so the command can be killed and re-run at any time,
+and two processes can share the points (`--points`). After every point reports/frontier.{json,md,png}
+are rewritten from the checkpoints' meta (topology, trained parameters, accuracy, epochs, wall time) of
+every training length found under build/frontier/ (one table each; the plot draws the shorter ones
+faded); `--report` only rewrites them.
 
 Does the ternary frontier lie at or above the learned one at equal trained parameters? The report
 compares each ternary point with the learned frontier interpolated (linearly in log parameters) at the
@@ -27,8 +30,10 @@ from ternkws.golden.topology import Topology, count_parameters
 
 # (family, BxRxC): prologue / epilogue / final get 2C channels, as in the default 3x1x64 (128).
 # Learned from 8.5 k to 23.5 k trained parameters, ternary from 9.4 k to 18 k: the ranges overlap.
+# The ternary family is measured in width (3x1xC) and in depth (3xRx64: the paper's "deeper models at
+# the same parameter budget").
 POINTS = [("learned", "3x1x16"), ("ternary", "3x1x64"), ("learned", "3x1x24"), ("learned", "3x1x32"),
-          ("ternary", "3x1x96"), ("ternary", "3x1x128")]
+          ("ternary", "3x1x96"), ("ternary", "3x1x128"), ("ternary", "3x2x64"), ("ternary", "3x3x64")]
 
 
 def topology(family, name):
@@ -39,15 +44,36 @@ def topology(family, name):
     return Topology.from_name(name, pattern="grouped", **kw)
 
 
-def point_path(out_dir, family, name):
-    return Path(out_dir) / f"{family}-{name}.npz"
+def point_path(out_dir, family, name, epochs):
+    """Each training length has its own folder: OUT/e<epochs>/<family>-<BxRxC>.npz."""
+    return Path(out_dir) / f"e{epochs}" / f"{family}-{name}.npz"
 
 
-def run_points(data, out_dir, epochs, threads, seed, log=print):
+def lengths(out_dir):
+    """The epoch counts with a folder under out_dir, ascending."""
+    out_dir = Path(out_dir)
+    found = [int(d.name[1:]) for d in out_dir.glob("e*") if d.is_dir() and d.name[1:].isdigit()] if out_dir.is_dir() else []
+    return sorted(found)
+
+
+def select(points):
+    """`--points family-BxRxC,...` -> the POINTS entries to train (all of them for None)."""
+    if points is None:
+        return list(POINTS)
+    known = {f"{f}-{n}": (f, n) for f, n in POINTS}
+    wanted = [p.strip() for p in points.split(",") if p.strip()]
+    bad = [p for p in wanted if p not in known]
+    if bad:
+        from ternkws.golden.errors import UserError
+        raise UserError(f"--points: unknown point {', '.join(bad)}; the frontier's points are {', '.join(known)}")
+    return [known[p] for p in wanted]
+
+
+def run_points(data, out_dir, epochs, threads, seed, log=print, points=None):
     from .augment import AugmentConfig
     from .trainer import TrainConfig, state_path, train
-    for family, name in POINTS:
-        out = point_path(out_dir, family, name)
+    for family, name in select(points):
+        out = point_path(out_dir, family, name, epochs)
         if out.is_file():
             log(f"frontier: {out} exists, kept")
             continue
@@ -71,11 +97,13 @@ def _interp_learned(learned, params):
     return float(np.interp(math.log(params), xs, [p["int8"] for p in learned]))
 
 
-def collect(out_dir):
+def collect(out_dir, epochs):
+    """Rows of the points trained for `epochs` epochs, each compared with the learned frontier of the
+    same length."""
     from ternkws.golden import checkpoint
     rows = []
     for family, name in POINTS:
-        path = point_path(out_dir, family, name)
+        path = point_path(out_dir, family, name, epochs)
         if not path.is_file():
             continue
         m = checkpoint.load(path)
@@ -84,7 +112,8 @@ def collect(out_dir):
                      "int8": meta["int8_test_accuracy"], "float": meta["float_test_accuracy"],
                      "val": meta["float_val_accuracy"], "epochs": meta["epochs"], "best_epoch": meta["best_epoch"],
                      "train_minutes": round(meta["train_seconds"] / 60, 1), "dataset": meta["dataset"],
-                     "ternary_entries": meta.get("ternary_entries", 0), "model_id": m.model_id})
+                     "ternary_entries": meta.get("ternary_entries", 0), "model_id": m.model_id,
+                     "run": meta.get("name")})
     learned = sorted((r for r in rows if r["family"] == "learned"), key=lambda r: r["params"])
     for r in rows:
         if r["family"] == "ternary":
@@ -102,72 +131,112 @@ def _commit():
         return "unknown"
 
 
-def markdown(rows, epochs):
-    lines = ["## Frontier: accuracy against trained parameters", "",
-             f"<!-- generated by python -m ternkws.golden.train.frontier; {len(rows)} of {len(POINTS)} points -->",
-             f"Both families on the same data ({rows[0]['dataset'] if rows else '-'}), recipe, seed 0 and "
-             f"{epochs} epochs; int8 = bit-exact `forward_int` on the speaker-held-out test split. "
-             "Topology BxRxC: B blocks of R sub-blocks of C channels, prologue/epilogue/final 2C. "
-             "\"learned at same params\": the learned points interpolated linearly in log(parameters).", "",
-             "| family | topology | trained params | int8 test % | float test % | val % | learned at same params % "
-             "| ternary - learned | epochs (best) | train time |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in sorted(rows, key=lambda r: (r["family"], r["params"])):
-        ref = r.get("learned_at_same_params")
-        diff = r.get("ternary_minus_learned")
-        lines.append(
-            f"| {r['family']} | {r['topology']} | {r['params']:,} | {100 * r['int8']:.2f} | {100 * r['float']:.2f} | "
-            f"{100 * r['val']:.2f} | {'-' if r['family'] == 'learned' else ('outside range' if ref is None else f'{100 * ref:.2f}')} | "
-            f"{'-' if diff is None else f'{100 * diff:+.2f}'} | {r['epochs']} ({r['best_epoch']}) | {r['train_minutes']} min |")
+def verdict(rows):
+    """(words, differences) of the ternary points inside the learned range."""
     diffs = [r["ternary_minus_learned"] for r in rows if r.get("ternary_minus_learned") is not None]
-    lines.append("")
-    if diffs:
-        verdict = "at or above" if min(diffs) >= 0 else ("below" if max(diffs) < 0 else "partly above, partly below")
-        lines.append(f"**Verdict on the measured range:** the ternary frontier lies {verdict} the learned one "
-                     f"(ternary - learned at equal trained parameters: {', '.join(f'{100 * d:+.2f}' for d in diffs)} "
-                     f"points).")
-    else:
-        lines.append("**Verdict:** not yet measurable (no ternary point inside the learned points' range).")
+    if not diffs:
+        return None, diffs
+    words = "at or above" if min(diffs) >= 0 else ("below" if max(diffs) < 0 else "partly above, partly below")
+    return words, diffs
+
+
+def markdown(runs):
+    """runs: {epochs: rows}; one table per training length, longest first."""
+    total = sum(len(r) for r in runs.values())
+    lines = ["## Frontier: accuracy against trained parameters", "",
+             f"<!-- generated by python -m ternkws.golden.train.frontier; {total} points, "
+             f"{len(POINTS)} per training length -->",
+             "Both families on the same data, recipe and seed 0, at equal epochs within each table; int8 = "
+             "bit-exact `forward_int` on the speaker-held-out test split. Topology BxRxC: B blocks of R "
+             "sub-blocks of C channels, prologue/epilogue/final 2C; the ternary family is measured in width "
+             "(3x1xC) and depth (3xRx64). \"learned at same params\": the learned points of the same length "
+             "interpolated linearly in log(parameters)."]
+    for epochs in sorted(runs, reverse=True):
+        rows = runs[epochs]
+        if not rows:
+            continue
+        lines += ["", f"### {epochs} epochs ({rows[0]['dataset']}, {len(rows)} of {len(POINTS)} points)", "",
+                  "| family | topology | trained params | int8 test % | float test % | val % | learned at same params % "
+                  "| ternary - learned | epochs (best) | train time |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in sorted(rows, key=lambda r: (r["family"], r["params"])):
+            ref = r.get("learned_at_same_params")
+            diff = r.get("ternary_minus_learned")
+            lines.append(
+                f"| {r['family']} | {r['topology']} | {r['params']:,} | {100 * r['int8']:.2f} | {100 * r['float']:.2f} | "
+                f"{100 * r['val']:.2f} | {'-' if r['family'] == 'learned' else ('outside range' if ref is None else f'{100 * ref:.2f}')} | "
+                f"{'-' if diff is None else f'{100 * diff:+.2f}'} | {r['epochs']} ({r['best_epoch']}) | {r['train_minutes']} min |")
+        reused = [r for r in rows if r["run"] and r["run"] != f"{r['family']}-{r['topology']}"]
+        for r in reused:
+            lines += ["", f"The {r['family']} {r['topology']} point is the run that made checkpoint "
+                          f"'{r['run']}' (model id {r['model_id']}): the same recipe, data, seed and epochs."]
+        words, diffs = verdict(rows)
+        lines.append("")
+        if words:
+            lines.append(f"**Verdict at {epochs} epochs:** the ternary frontier lies {words} the learned one "
+                         f"(ternary - learned at equal trained parameters: {', '.join(f'{100 * d:+.2f}' for d in diffs)} "
+                         f"points).")
+        else:
+            lines.append(f"**Verdict at {epochs} epochs:** not yet measurable (no ternary point inside the learned "
+                         f"points' range).")
     lines += ["", "![frontier](frontier.png)", ""]
     return "\n".join(lines)
 
 
-def plot(rows, path):
+def plot(runs, path):
+    """The longest training length solid and labelled, shorter ones faded with the same markers."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for family, style in (("learned", "o-"), ("ternary", "s-")):
-        pts = sorted((r for r in rows if r["family"] == family), key=lambda r: r["params"])
-        if not pts:
-            continue
-        ax.plot([p["params"] for p in pts], [100 * p["int8"] for p in pts], style,
-                label=f"{family} 1x1" + (" (LFSR, grouped)" if family == "ternary" else ""))
-        for p in pts:
-            ax.annotate(p["topology"], (p["params"], 100 * p["int8"]), textcoords="offset points", xytext=(4, -10),
-                        fontsize=7)
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    order = sorted((e for e in runs if runs[e]), reverse=True)
+    for n, epochs in enumerate(order):
+        _plot_run(ax, runs[epochs], epochs, faded=n > 0)
     ax.set_xscale("log")
     ax.set_xlabel("trained parameters")
     ax.set_ylabel("int8 test accuracy, speaker-held-out (%)")
-    ax.set_title("Frontier at equal trained parameters")
+    ax.set_title("Frontier at equal trained parameters and epochs")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def write_reports(out_dir, reports, epochs):
-    rows = collect(out_dir)
+def _plot_run(ax, rows, epochs, faded):
+    series = [("learned 1x1", "o-", "C0", lambda r: r["family"] == "learned"),
+              ("ternary (LFSR, grouped), width 3x1xC", "s-", "C1",
+               lambda r: r["family"] == "ternary" and r["topology"].split("x")[1] == "1"),
+              ("ternary, depth 3xRx64", "^--", "C2",
+               lambda r: r["family"] == "ternary" and r["topology"].split("x")[2] == "64")]
+    labelled = set()
+    for label, style, color, member in series:
+        pts = sorted((r for r in rows if member(r)), key=lambda r: r["params"])
+        if not pts:
+            continue
+        ax.plot([p["params"] for p in pts], [100 * p["int8"] for p in pts], style, color=color,
+                alpha=0.35 if faded else 1.0, label=f"{label}, {epochs} epochs")
+        for p in pts:
+            if faded or p["topology"] + p["family"] in labelled:
+                continue
+            labelled.add(p["topology"] + p["family"])
+            ax.annotate(p["topology"], (p["params"], 100 * p["int8"]), textcoords="offset points", xytext=(4, -10),
+                        fontsize=7)
+
+
+def write_reports(out_dir, reports):
+    """reports/frontier.{json,md,png} from every training length's checkpoints under out_dir."""
+    runs = {e: collect(out_dir, e) for e in lengths(out_dir)}
     reports = Path(reports)
     reports.mkdir(parents=True, exist_ok=True)
     with open(reports / "frontier.json", "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%d"), "commit": _commit(), "epochs": epochs, "points": rows}, f,
-                  indent=1)
-    (reports / "frontier.md").write_text(markdown(rows, epochs) + "\n")
-    if rows:
-        plot(rows, reports / "frontier.png")
-    return rows
+        json.dump({"date": time.strftime("%Y-%m-%d"), "commit": _commit(),
+                   "runs": [{"epochs": e, "verdict": verdict(runs[e])[0], "points": runs[e]} for e in sorted(runs)]},
+                  f, indent=1)
+    (reports / "frontier.md").write_text(markdown(runs) + "\n")
+    if any(runs.values()):
+        plot(runs, reports / "frontier.png")
+    return runs
 
 
 def main(argv=None):
@@ -178,17 +247,27 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=10, help="epochs of every point (default 10)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--points", default=None, metavar="LIST",
+                   help="train only these points (comma-separated family-BxRxC, e.g. learned-3x1x16,ternary-3x2x64), "
+                        "e.g. to split the frontier over two processes; the reports always cover every point")
     p.add_argument("--report", action="store_true", help="only rewrite the reports from the checkpoints")
     a = p.parse_args(argv)
+    from ternkws.golden.errors import UserError
+    try:
+        select(a.points)                              # an unknown point: refused before any training
+    except UserError as e:
+        p.error(str(e))
     if not a.report:
         import os
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         import torch
         torch.set_num_threads(a.threads)
-        for _ in run_points(a.data, a.out, a.epochs, a.threads, a.seed, log=lambda s: print(s, flush=True)):
-            write_reports(a.out, a.reports, a.epochs)
-    rows = write_reports(a.out, a.reports, a.epochs)
-    print(f"wrote {a.reports}/frontier.json, .md, .png ({len(rows)} of {len(POINTS)} points)")
+        for _ in run_points(a.data, a.out, a.epochs, a.threads, a.seed, log=lambda s: print(s, flush=True),
+                            points=a.points):
+            write_reports(a.out, a.reports)
+    runs = write_reports(a.out, a.reports)
+    print(f"wrote {a.reports}/frontier.json, .md, .png ("
+          + ", ".join(f"{len(rows)} of {len(POINTS)} points at {e} epochs" for e, rows in runs.items()) + ")")
     return 0
 
 

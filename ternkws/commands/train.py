@@ -48,6 +48,9 @@ def configure(parser):
                              "epoch as FILE.state.pt); the same weights as an uninterrupted run")
     parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="E",
                         help="label smoothing of the cross-entropy (default 0)")
+    parser.add_argument("--augment", default="full", metavar="{full,light,off}",
+                        help="training augmentation (golden/train/augment.py): full (default: NeMo's SpecAugment, "
+                             "shift, noise, speaker warp/EQ), light (one narrow mask per axis, no cutouts) or off")
     parser.add_argument("--minutes", type=float, default=None, metavar="M",
                         help="time budget: after the first epoch, cut the epoch count to fit M minutes")
     parser.add_argument("--batch", type=int, default=128, metavar="B", help="batch size (default 128)")
@@ -128,6 +131,7 @@ def run(args):
         raise UserError("training needs PyTorch: pip install -e '.[train]' (CPU wheel: add "
                         "--extra-index-url https://download.pytorch.org/whl/cpu)") from None
     from ternkws.golden.train.augment import AugmentConfig
+    augment = AugmentConfig.named(args.augment)      # an unknown name: refused in one sentence
     from ternkws.golden.train.trainer import TrainConfig, preset, train
 
     top, description = preset(args.arch)
@@ -148,7 +152,7 @@ def run(args):
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       label_smoothing=args.label_smoothing,
-                      kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=AugmentConfig())
+                      kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=augment)
     train(args.data, top, cfg, args.out, plots=args.plots, name=Path(args.out).stem, description=description,
           progress=not args.quiet, resume=args.resume)
     return 0
