@@ -16,7 +16,7 @@ JOBS   ?= 2
 
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 
-.PHONY: all venv test test-fast verify-full demo dataset samples train frontier report bitstream flash clean
+.PHONY: all venv test test-fast verify-full demo dataset samples train frontier rtl-checkpoints report bitstream flash clean
 
 all: test
 
@@ -60,6 +60,10 @@ train: ARCH ?= ternary
 train: OUT ?= build/models/default-$(shell date +%Y%m%d-%H%M%S).npz
 train: $(STAMP)
 	$(TERNKWS) train --data $(DATA) --arch $(ARCH) --out $(OUT) $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume) --plots reports
+
+## make rtl-checkpoints: every bundled checkpoint through the RTL (Verilator) on the bundled clips (reports/rtl_checkpoints.*)
+rtl-checkpoints: $(STAMP)
+	$(PY) -m ternkws.sim.checkpoints
 
 ## make frontier [EPOCHS=10]: both families at several sizes, same data/recipe/epochs (resumable; one folder
 ## per length, build/frontier/e<EPOCHS>; reports/frontier.* hold every length found)
