@@ -121,7 +121,7 @@ def test_parameter_ports_default_to_the_golden_defaults():
     model = load()
     acc = StreamingAccelerator(model)
     det = detector_config(model)
-    assert acc.threshold.init == det.threshold == 849_822        # the bundled default's logit scale
+    assert acc.threshold.init == det.threshold == 1_059_090      # the bundled default's logit scale
     assert acc.hop.init == 10 and acc.smooth.init == 5 and acc.refractory.init == 10
     assert acc.keywords.init == sum(1 << c for c in det.keywords)
 
