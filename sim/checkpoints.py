@@ -3,6 +3,7 @@ every logit compared with the golden int8 model (issue 12: "every checkpoint loa
 
     python -m ternkws.sim.checkpoints                                   # make rtl-checkpoints
     python -m ternkws.sim.checkpoints build/frontier/e30/*.npz --clips 3 --append
+    python -m ternkws.sim.checkpoints --from-sim-json build/sim_default.json --append   # a `ternkws sim --json` run
 
 Writes reports/rtl_checkpoints.{json,md}: per checkpoint its model id, topology, training facts
 (data, epochs), clips bit-exact, clips right, cycles per window and simulation time. `--append` keeps
@@ -21,6 +22,41 @@ import numpy as np
 BUNDLED = ("default", "iid", "baseline", "budget")
 
 
+def _row(model, config_name, clips, sim_seconds, wall_seconds):
+    """clips: [(file, bit_exact, class name, cycles)]."""
+    try:
+        shown = str(Path(model.path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        shown = str(model.path)
+    meta = model.meta
+    return {"file": shown, "model_id": model.model_id, "topology": model.topology.name,
+            "mixer": model.topology.mixer, "pattern": model.topology.pattern if model.topology.mixer == "ternary" else None,
+            "dataset": meta.get("dataset"), "epochs": meta.get("epochs"), "teacher": meta.get("teacher"),
+            "int8_test_accuracy": meta.get("int8_test_accuracy"), "config": config_name, "clips": len(clips),
+            "bit_exact": sum(bool(c[1]) for c in clips),
+            "right": sum(c[2] == Path(c[0]).stem.split("_")[0] for c in clips),
+            "cycles_per_window": sorted({int(c[3]) for c in clips}),
+            "sim_seconds": round(sim_seconds, 1), "wall_seconds": round(wall_seconds, 1)}
+
+
+def _log_row(row, log):
+    log(f"{row['file']}: {row['bit_exact']}/{row['clips']} clips bit-exact, {row['right']}/{row['clips']} right, "
+        f"{', '.join(f'{c:,}' for c in row['cycles_per_window'])} cycles per window ({row['wall_seconds']:.0f} s)")
+
+
+def from_sim_json(path, log=print):
+    """A row from the JSON that `ternkws sim --json` printed (the same check on the same clips)."""
+    from ternkws.golden.checkpoint import load
+    d = json.loads(Path(path).read_text())
+    model = load(d["model"])
+    if model.model_id != d["model_id"]:
+        raise SystemExit(f"{path}: simulated model id {d['model_id']}, but {d['model']} is now {model.model_id}")
+    row = _row(model, d["config"], [(c["file"], c["bit_exact"], c["class"], c["cycles"]) for c in d["clips"]],
+               d["sim_seconds"], d["wall_seconds"])
+    _log_row(row, log)
+    return row
+
+
 def run_checkpoint(path, wavs, config_name="up5k", log=print):
     from ternkws.golden.audio import read_wav
     from ternkws.golden.checkpoint import load
@@ -36,26 +72,12 @@ def run_checkpoint(path, wavs, config_name="up5k", log=print):
     windows = np.stack([clip_features(model, read_wav(w, model.features.sample_rate))[1] for w in wavs])
     t0 = time.time()
     results, timing = run_rtl(model, config, windows, progress=Progress(prefix=f"{Path(str(path)).name}: "))
-    exact = right = 0
-    cycles = set()
+    clips = []
     for wav, x, (logits, cls, n) in zip(wavs, windows, results):
         ref = forward_int(model.topology, model.int_arrays, x)
-        exact += bool(np.array_equal(logits, ref) and cls == int(np.argmax(ref)))
-        right += model.labels[cls] == Path(wav).stem.split("_")[0]
-        cycles.add(int(n))
-    meta = model.meta
-    try:
-        shown = str(Path(model.path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        shown = str(model.path)
-    row = {"file": shown, "model_id": model.model_id, "topology": model.topology.name,
-           "mixer": model.topology.mixer, "pattern": model.topology.pattern if model.topology.mixer == "ternary" else None,
-           "dataset": meta.get("dataset"), "epochs": meta.get("epochs"), "teacher": meta.get("teacher"),
-           "int8_test_accuracy": meta.get("int8_test_accuracy"), "config": config.name, "clips": len(wavs),
-           "bit_exact": exact, "right": right, "cycles_per_window": sorted(cycles),
-           "sim_seconds": round(timing["sim_seconds"], 1), "wall_seconds": round(time.time() - t0, 1)}
-    log(f"{shown}: {exact}/{len(wavs)} clips bit-exact, {right}/{len(wavs)} right, "
-        f"{', '.join(f'{c:,}' for c in sorted(cycles))} cycles per window ({row['wall_seconds']:.0f} s)")
+        clips.append((wav, np.array_equal(logits, ref) and cls == int(np.argmax(ref)), model.labels[cls], n))
+    row = _row(model, config.name, clips, timing["sim_seconds"], time.time() - t0)
+    _log_row(row, log)
     return row
 
 
@@ -90,6 +112,8 @@ def main(argv=None):
     p.add_argument("--config", default="up5k", help="accelerator configuration (default up5k)")
     p.add_argument("--reports", default="reports", help="where rtl_checkpoints.{json,md} go (default reports)")
     p.add_argument("--append", action="store_true", help="keep the earlier rows of other checkpoints")
+    p.add_argument("--from-sim-json", nargs="+", default=[], metavar="FILE",
+                   help="rows from `ternkws sim --json` outputs instead of simulating (the model id must match)")
     a = p.parse_args(argv)
     wavs = sorted(str(w) for w in Path(a.samples).glob("*.wav"))[:a.clips]
     if not wavs:
@@ -98,8 +122,10 @@ def main(argv=None):
     reports.mkdir(parents=True, exist_ok=True)
     out = reports / "rtl_checkpoints.json"
     rows = json.loads(out.read_text())["checkpoints"] if a.append and out.is_file() else []
-    for model in a.models or BUNDLED:
-        row = run_checkpoint(model, wavs, a.config, log=lambda s: print(s, flush=True))
+    jobs = [("json", f) for f in a.from_sim_json] + [("sim", m) for m in (a.models or ([] if a.from_sim_json else BUNDLED))]
+    for kind, item in jobs:
+        log = lambda s: print(s, flush=True)  # noqa: E731
+        row = from_sim_json(item, log) if kind == "json" else run_checkpoint(item, wavs, a.config, log=log)
         rows = [r for r in rows if r["file"] != row["file"]] + [row]
         out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "checkpoints": rows}, indent=1) + "\n")
         (reports / "rtl_checkpoints.md").write_text(markdown(rows))

@@ -24,3 +24,28 @@ def test_no_clips_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         checkpoints.main(["--samples", str(tmp_path), "--reports", str(tmp_path)])
     assert not (tmp_path / "rtl_checkpoints.json").exists()
+
+
+def _sim_json(tmp_path, model_id):
+    import json
+    clips = [{"file": f"golden/samples/{w}.wav", "class": c, "bit_exact": e, "cycles": 617504}
+             for w, c, e in (("yes", "yes", True), ("no", "go", True), ("up", "up", False))]
+    f = tmp_path / "sim.json"
+    f.write_text(json.dumps({"model": "golden/models/default.npz", "model_id": model_id, "config": "up5k",
+                             "clips": clips, "sim_seconds": 30.0, "wall_seconds": 40.0}))
+    return f
+
+
+def test_rows_from_a_sim_json(tmp_path):
+    from ternkws.golden.checkpoint import load
+    model = load("default")
+    row = checkpoints.from_sim_json(_sim_json(tmp_path, model.model_id), log=lambda s: None)
+    assert (row["file"], row["clips"], row["bit_exact"], row["right"]) == ("golden/models/default.npz", 3, 2, 2)
+    assert row["model_id"] == model.model_id and row["cycles_per_window"] == [617504]
+    assert checkpoints.main(["--from-sim-json", str(tmp_path / "sim.json"), "--reports", str(tmp_path)]) == 1
+    assert "| 2/3 | 2/3 |" in (tmp_path / "rtl_checkpoints.md").read_text()
+
+
+def test_a_sim_json_of_another_model_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="simulated model id 00000000, but golden/models/default.npz is now"):
+        checkpoints.from_sim_json(_sim_json(tmp_path, "00000000"))
