@@ -405,3 +405,8 @@ def test_make_train_writes_a_new_file():
     line = dry("OUT=golden/models/default.npz")
     assert "--out golden/models/default.npz" in line and "--overwrite" not in line
     assert "--overwrite" in dry("OUT=golden/models/default.npz", "OVERWRITE=1")
+    # the bundled models' recipes: the ternary default distilled from the baseline, 30 epochs; learned 20
+    assert "--epochs 30" in line and "--teacher baseline" in line
+    learned = dry("ARCH=learned")
+    assert "--epochs 20" in learned and "--teacher" not in learned
+    assert "--teacher" not in dry("TEACHER=") and "--epochs 5" in dry("EPOCHS=5")
