@@ -170,12 +170,18 @@ def markdown(runs):
         for r in reused:
             lines += ["", f"The {r['family']} {r['topology']} point is the run that made checkpoint "
                           f"'{r['run']}' (model id {r['model_id']}): the same recipe, data, seed and epochs."]
+        missing = [f"{f}-{n}" for f, n in POINTS if (f, n) not in {(r["family"], r["topology"]) for r in rows}]
+        if missing:
+            lines += ["", f"Not measured at {epochs} epochs: {', '.join(missing)} (`python -m ternkws.golden.train."
+                          f"frontier --epochs {epochs} --points {','.join(missing)}` trains them; an interrupted run "
+                          f"resumes from its last epoch)."]
         words, diffs = verdict(rows)
         lines.append("")
         if words:
+            named = sorted((r for r in rows if r.get("ternary_minus_learned") is not None), key=lambda r: r["params"])
+            gaps = ", ".join("%s %+.2f" % (r["topology"], 100 * r["ternary_minus_learned"]) for r in named)
             lines.append(f"**Verdict at {epochs} epochs:** the ternary frontier lies {words} the learned one "
-                         f"(ternary - learned at equal trained parameters: {', '.join(f'{100 * d:+.2f}' for d in diffs)} "
-                         f"points).")
+                         f"(ternary - learned at equal trained parameters: {gaps} points).")
         else:
             lines.append(f"**Verdict at {epochs} epochs:** not yet measurable (no ternary point inside the learned "
                          f"points' range).")
