@@ -54,7 +54,8 @@ def test_markdown_one_table_per_length_longest_first():
     assert text.index("### 30 epochs") < text.index("### 10 epochs")
     assert "**Verdict at 30 epochs:** the ternary frontier lies at or above the learned one (ternary - learned " \
            "at equal trained parameters: 3x1x64 +1.00 points)" in text
-    assert "Not measured at 30 epochs: ternary-3x1x96," in text and "--epochs 30 --points ternary-3x1x96," in text
+    assert "Not measured at 30 epochs: learned-3x1x24, ternary-3x1x96," in text
+    assert "--epochs 30 --points learned-3x1x24,ternary-3x1x96," in text
     assert "**Verdict at 10 epochs:** the ternary frontier lies below the learned one" in text
     assert "| ternary | 3x1x64 | 16,000 | 76.00 |" in text
 
