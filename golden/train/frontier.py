@@ -194,7 +194,7 @@ def plot(runs, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    fig, ax = plt.subplots(figsize=(9.6, 4.6))
     order = sorted((e for e in runs if runs[e]), reverse=True)
     for n, epochs in enumerate(order):
         _plot_run(ax, runs[epochs], epochs, faded=n > 0)
@@ -203,7 +203,7 @@ def plot(runs, path):
     ax.set_ylabel("int8 test accuracy, speaker-held-out (%)")
     ax.set_title("Frontier at equal trained parameters and epochs")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))    # outside: no point hidden
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
