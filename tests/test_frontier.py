@@ -34,7 +34,7 @@ def test_interpolation_inside_the_learned_range_only():
 
 def test_verdict_words():
     def rows(*diffs):
-        return [{"family": "ternary", "ternary_minus_learned": d} for d in diffs]
+        return [{"family": "ternary", "ternary_minus_learned": d, "params": n} for n, d in enumerate(diffs)]
     assert frontier.verdict(rows(0.0, 0.01))[0] == "at or above"
     assert frontier.verdict(rows(-0.02, -0.01))[0] == "below"
     assert frontier.verdict(rows(-0.02, 0.01))[0] == "partly above, partly below"

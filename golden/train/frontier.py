@@ -132,12 +132,13 @@ def _commit():
 
 
 def verdict(rows):
-    """(words, differences) of the ternary points inside the learned range."""
-    diffs = [r["ternary_minus_learned"] for r in rows if r.get("ternary_minus_learned") is not None]
-    if not diffs:
-        return None, diffs
+    """(words or None, the ternary rows inside the learned range in parameter order)."""
+    inside = sorted((r for r in rows if r.get("ternary_minus_learned") is not None), key=lambda r: r["params"])
+    if not inside:
+        return None, inside
+    diffs = [r["ternary_minus_learned"] for r in inside]
     words = "at or above" if min(diffs) >= 0 else ("below" if max(diffs) < 0 else "partly above, partly below")
-    return words, diffs
+    return words, inside
 
 
 def markdown(runs):
@@ -175,11 +176,10 @@ def markdown(runs):
             lines += ["", f"Not measured at {epochs} epochs: {', '.join(missing)} (`python -m ternkws.golden.train."
                           f"frontier --epochs {epochs} --points {','.join(missing)}` trains them; an interrupted run "
                           f"resumes from its last epoch)."]
-        words, diffs = verdict(rows)
+        words, inside = verdict(rows)
         lines.append("")
         if words:
-            named = sorted((r for r in rows if r.get("ternary_minus_learned") is not None), key=lambda r: r["params"])
-            gaps = ", ".join("%s %+.2f" % (r["topology"], 100 * r["ternary_minus_learned"]) for r in named)
+            gaps = ", ".join("%s %+.2f" % (r["topology"], 100 * r["ternary_minus_learned"]) for r in inside)
             lines.append(f"**Verdict at {epochs} epochs:** the ternary frontier lies {words} the learned one "
                          f"(ternary - learned at equal trained parameters: {gaps} points).")
         else:
