@@ -345,11 +345,11 @@ def test_draw_samples_refuses_a_set_without_a_class(tmp_path):
 
 
 def test_bundled_samples_follow_the_rule():
-    """When the full set (seed 0) is here, golden/samples/ is exactly what the rule draws from it."""
+    """When the default set data/synth2 (seed 0) is here, golden/samples/ is exactly what the rule draws from it."""
     from pathlib import Path
     root = Path(__file__).resolve().parents[1]
-    full = root / "data" / "synth"
+    full = root / "data" / "synth2"     # the project default set (Makefile DATA)
     if not (full / dataset.MANIFEST).is_file():
-        pytest.skip("data/synth not generated (make dataset)")
+        pytest.skip("data/synth2 not generated (make dataset)")
     for label, file in dataset.draw_samples(full, root / "build" / "samples-check"):
         assert (full / file).read_bytes() == (root / "golden" / "samples" / f"{label}.wav").read_bytes(), label
