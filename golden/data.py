@@ -228,3 +228,13 @@ def _plain(data_dir, split):
         for file in sorted(folder.glob("*.wav")):
             examples.append(Example(folder.name, str(file), gsc_speaker(file), split, file))
     return examples
+
+
+def expected_label(path, labels):
+    """The label a clip should get, when its name says it: the file's stem (golden/samples/yes.wav) or
+    its folder (data/synth/yes/00001.wav, a Speech Commands layout), if that is one of `labels`; else None."""
+    p = Path(path)
+    for name in (p.stem, p.parent.name):
+        if name in labels:
+            return name
+    return None

@@ -24,6 +24,7 @@ BUNDLED = ("default", "iid", "baseline", "budget")
 
 def _row(model, config_name, clips, sim_seconds, wall_seconds):
     """clips: [(file, bit_exact, class name, cycles)]."""
+    from ternkws.golden.data import expected_label
     try:
         shown = str(Path(model.path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -34,7 +35,7 @@ def _row(model, config_name, clips, sim_seconds, wall_seconds):
             "dataset": meta.get("dataset"), "epochs": meta.get("epochs"), "teacher": meta.get("teacher"),
             "int8_test_accuracy": meta.get("int8_test_accuracy"), "config": config_name, "clips": len(clips),
             "bit_exact": sum(bool(c[1]) for c in clips),
-            "right": sum(c[2] == Path(c[0]).stem.split("_")[0] for c in clips),
+            "right": sum(c[2] == expected_label(c[0], model.labels) for c in clips),
             "cycles_per_window": sorted({int(c[3]) for c in clips}),
             "sim_seconds": round(sim_seconds, 1), "wall_seconds": round(wall_seconds, 1)}
 

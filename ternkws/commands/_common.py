@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ternkws.golden.data import expected_label  # noqa: F401  (the commands import it from here)
 from ternkws.golden.errors import UserError
 
 EXIT_OK = 0
@@ -118,16 +119,6 @@ class AlreadyReported(UserError):
 
     def __init__(self):
         super().__init__("")
-
-
-def expected_label(path, labels):
-    """The label a clip should get, when its name says it: the file's stem (golden/samples/yes.wav) or
-    its folder (data/synth/yes/00001.wav, a Speech Commands layout), if that is one of `labels`; else None."""
-    p = Path(path)
-    for name in (p.stem, p.parent.name):
-        if name in labels:
-            return name
-    return None
 
 
 def accuracy_line(pairs):
