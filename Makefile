@@ -69,10 +69,10 @@ train: $(STAMP)
 rtl-checkpoints: $(STAMP)
 	$(PY) -m ternkws.sim.checkpoints
 
-## make frontier [EPOCHS=10]: both families at several sizes, same data/recipe/epochs (resumable; one folder
-## per length, build/frontier/e<EPOCHS>; reports/frontier.* hold every length found)
+## make frontier [EPOCHS=10] [AUGMENT=full|light|off]: both families at several sizes, same data/recipe/epochs
+## (resumable; one folder per run, build/frontier/e<EPOCHS>[-<AUGMENT>]; reports/frontier.* hold every run found)
 frontier: $(STAMP)
-	$(PY) -m ternkws.golden.train.frontier --data $(DATA) --epochs $(or $(EPOCHS),10)
+	$(PY) -m ternkws.golden.train.frontier --data $(DATA) --epochs $(or $(EPOCHS),10) --augment $(or $(AUGMENT),full)
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -50,12 +50,15 @@ def test_markdown_one_table_per_length_longest_first():
         rows[2]["learned_at_same_params"] = 0.75
         rows[2]["ternary_minus_learned"] = t - 0.75
         return rows
-    text = frontier.markdown({10: run(10, 0.70), 30: run(30, 0.76)})
-    assert text.index("### 30 epochs") < text.index("### 10 epochs")
+    text = frontier.markdown({(10, "full"): run(10, 0.70), (30, "light"): run(30, 0.74), (30, "full"): run(30, 0.76)})
+    assert text.index("### 30 epochs (") < text.index("### 30 epochs, light augmentation (") < text.index("### 10 epochs")
     assert "**Verdict at 30 epochs:** the ternary frontier lies at or above the learned one (ternary - learned " \
            "at equal trained parameters: 3x1x64 +1.00 points)" in text
     assert "Not measured at 30 epochs: learned-3x1x24, ternary-3x1x96," in text
     assert "--epochs 30 --points learned-3x1x24,ternary-3x1x96," in text
+    assert "Not measured at 30 epochs, light augmentation: learned-3x1x24," in text
+    assert "--epochs 30 --augment light --points learned-3x1x24," in text
+    assert "**Verdict at 30 epochs, light augmentation:** the ternary frontier lies below the learned one" in text
     assert "**Verdict at 10 epochs:** the ternary frontier lies below the learned one" in text
     assert "| ternary | 3x1x64 | 16,000 | 76.00 |" in text
 
@@ -68,14 +71,30 @@ def test_reports_from_per_length_folders(tmp_path):
     point.parent.mkdir(parents=True)
     shutil.copy("golden/models/default.npz", point)
     (tmp_path / "out" / "e10").mkdir()                                      # an empty length: no table
-    assert frontier.lengths(tmp_path / "out") == [10, 30]
+    assert frontier.lengths(tmp_path / "out") == [(10, "full"), (30, "full")]
     runs = frontier.write_reports(tmp_path / "out", tmp_path / "rep")
-    assert [r["topology"] for r in runs[30]] == ["3x1x64"] and runs[10] == []
-    row = runs[30][0]
+    assert [r["topology"] for r in runs[30, "full"]] == ["3x1x64"] and runs[10, "full"] == []
+    row = runs[30, "full"][0]
     assert row["learned_at_same_params"] is None and row["params"] == 9356
     md = (tmp_path / "rep" / "frontier.md").read_text()
     assert "### 30 epochs" in md and "### 10 epochs" not in md and "outside range" in md
     assert "is the run that made checkpoint" in md                     # the checkpoint's own name differs
     data = json.loads((tmp_path / "rep" / "frontier.json").read_text())
-    assert [r["epochs"] for r in data["runs"]] == [10, 30] and data["runs"][1]["verdict"] is None
+    assert [(r["epochs"], r["augment"]) for r in data["runs"]] == [(10, "full"), (30, "full")]
+    assert data["runs"][1]["verdict"] is None
     assert (tmp_path / "rep" / "frontier.png").stat().st_size > 1000
+
+
+def test_augmentation_runs_have_their_own_folders(tmp_path):
+    """--augment light trains into e<N>-light/; the folders are found and titled, unknown names are not
+    runs, and a checkpoint whose recorded augmentation is not its folder's preset is refused."""
+    out = tmp_path / "out"
+    assert frontier.point_path(out, "learned", "3x1x16", 30, "light") == out / "e30-light" / "learned-3x1x16.npz"
+    for d in ("e30", "e30-light", "e10", "e30-bogus", "notes"):
+        (out / d).mkdir(parents=True)
+    assert frontier.lengths(out) == [(10, "full"), (30, "full"), (30, "light")]
+    assert frontier.run_title((30, "light")) == "30 epochs, light augmentation"
+    shutil.copy("golden/models/default.npz", out / "e30-light" / "ternary-3x1x64.npz")   # trained with "full"
+    with pytest.raises(UserError, match="trained with augmentation .* not the 'light' preset its folder e30-light/"):
+        frontier.collect(out, 30, "light")
+    assert [r["augment"] for r in frontier.collect(out, 30, "full")] == []

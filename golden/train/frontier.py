@@ -3,13 +3,14 @@ learned-1x1 family and the LFSR-ternary family, same data, recipe, seed and epoc
 
     python -m ternkws.golden.train.frontier --data data/synth2 --epochs 10      # make frontier
     python -m ternkws.golden.train.frontier --epochs 30 --points learned-3x1x16,ternary-3x2x64
+    python -m ternkws.golden.train.frontier --epochs 30 --augment light        # the recipe's other lever
 
 Each point is an ordinary `ternkws train` run (golden/train/trainer.py) writing build/frontier/e<epochs>/
-<family>-<BxRxC>.npz; a point whose checkpoint exists is not trained again, and an interrupted one
+<family>-<BxRxC>.npz (e<epochs>-<augment>/ for an augmentation other than the default "full"); a point whose checkpoint exists is not trained again, and an interrupted one
 resumes from its per-epoch state (FILE.state.pt), so the command can be killed and re-run at any time,
 and two processes can share the points (`--points`). After every point reports/frontier.{json,md,png}
 are rewritten from the checkpoints' meta (topology, trained parameters, accuracy, epochs, wall time) of
-every training length found under build/frontier/ (one table each; the plot draws the shorter ones
+every training run (length, augmentation) found under build/frontier/ (one table each; the plot draws the shorter ones
 faded); `--report` only rewrites them.
 
 Does the ternary frontier lie at or above the learned one at equal trained parameters? The report
@@ -44,16 +45,33 @@ def topology(family, name):
     return Topology.from_name(name, pattern="grouped", **kw)
 
 
-def point_path(out_dir, family, name, epochs):
-    """Each training length has its own folder: OUT/e<epochs>/<family>-<BxRxC>.npz."""
-    return Path(out_dir) / f"e{epochs}" / f"{family}-{name}.npz"
+def run_dir(epochs, augment="full"):
+    """A run's folder name: e<epochs> for the default augmentation, e<epochs>-<augment> otherwise."""
+    return f"e{epochs}" if augment == "full" else f"e{epochs}-{augment}"
+
+
+def point_path(out_dir, family, name, epochs, augment="full"):
+    """Each training run has its own folder: OUT/e<epochs>[-<augment>]/<family>-<BxRxC>.npz."""
+    return Path(out_dir) / run_dir(epochs, augment) / f"{family}-{name}.npz"
 
 
 def lengths(out_dir):
-    """The epoch counts with a folder under out_dir, ascending."""
+    """The runs (epochs, augment) with a folder under out_dir, by epochs then augmentation name."""
+    from .augment import AUGMENT_PRESETS
     out_dir = Path(out_dir)
-    found = [int(d.name[1:]) for d in out_dir.glob("e*") if d.is_dir() and d.name[1:].isdigit()] if out_dir.is_dir() else []
-    return sorted(found)
+    found = []
+    for d in (out_dir.glob("e*") if out_dir.is_dir() else []):
+        epochs, _, augment = d.name[1:].partition("-")
+        augment = augment or "full"
+        if d.is_dir() and epochs.isdigit() and augment in AUGMENT_PRESETS:
+            found.append((int(epochs), augment))
+    return sorted(found, key=lambda k: (k[0], k[1] != "full", k[1]))
+
+
+def run_title(key):
+    """(30, "full") -> "30 epochs"; (30, "light") -> "30 epochs, light augmentation"."""
+    epochs, augment = key
+    return f"{epochs} epochs" if augment == "full" else f"{epochs} epochs, {augment} augmentation"
 
 
 def select(points):
@@ -69,19 +87,19 @@ def select(points):
     return [known[p] for p in wanted]
 
 
-def run_points(data, out_dir, epochs, threads, seed, log=print, points=None):
+def run_points(data, out_dir, epochs, threads, seed, log=print, points=None, augment="full"):
     from .augment import AugmentConfig
     from .trainer import TrainConfig, state_path, train
     for family, name in select(points):
-        out = point_path(out_dir, family, name, epochs)
+        out = point_path(out_dir, family, name, epochs, augment)
         if out.is_file():
             log(f"frontier: {out} exists, kept")
             continue
         out.parent.mkdir(parents=True, exist_ok=True)
-        cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, augment=AugmentConfig())
+        cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, augment=AugmentConfig.named(augment))
         resume = state_path(out).is_file()
         log(f"frontier: {family} {name} ({count_parameters(topology(family, name)):,} trained parameters), "
-            f"{epochs} epochs{', resuming' if resume else ''} -> {out}")
+            f"{run_title((epochs, augment))}{', resuming' if resume else ''} -> {out}")
         train(data, topology(family, name), cfg, out, name=f"{family}-{name}",
               description=f"frontier point: {name} {family} 1x1, outer 2C", progress=False, log=log,
               resume=resume)
@@ -97,23 +115,32 @@ def _interp_learned(learned, params):
     return float(np.interp(math.log(params), xs, [p["int8"] for p in learned]))
 
 
-def collect(out_dir, epochs):
-    """Rows of the points trained for `epochs` epochs, each compared with the learned frontier of the
-    same length."""
+def collect(out_dir, epochs, augment="full"):
+    """Rows of the points of one run (epochs, augmentation), each compared with the learned frontier of
+    the same run. A checkpoint whose recorded augmentation is not the folder's is refused."""
+    from dataclasses import asdict
+
     from ternkws.golden import checkpoint
+    from ternkws.golden.errors import UserError
+
+    from .augment import AugmentConfig
+    expected = asdict(AugmentConfig.named(augment))
     rows = []
     for family, name in POINTS:
-        path = point_path(out_dir, family, name, epochs)
+        path = point_path(out_dir, family, name, epochs, augment)
         if not path.is_file():
             continue
         m = checkpoint.load(path)
         meta = m.meta
+        if "augment" in meta and meta["augment"] != expected:
+            raise UserError(f"{path}: trained with augmentation {meta['augment']}, not the '{augment}' preset its "
+                            f"folder {run_dir(epochs, augment)}/ stands for; move it or retrain it")
         rows.append({"family": family, "topology": name, "file": str(path), "params": meta["trained_parameters"],
                      "int8": meta["int8_test_accuracy"], "float": meta["float_test_accuracy"],
                      "val": meta["float_val_accuracy"], "epochs": meta["epochs"], "best_epoch": meta["best_epoch"],
                      "train_minutes": round(meta["train_seconds"] / 60, 1), "dataset": meta["dataset"],
                      "ternary_entries": meta.get("ternary_entries", 0), "model_id": m.model_id,
-                     "run": meta.get("name")})
+                     "run": meta.get("name"), "augment": augment})
     learned = sorted((r for r in rows if r["family"] == "learned"), key=lambda r: r["params"])
     for r in rows:
         if r["family"] == "ternary":
@@ -142,7 +169,7 @@ def verdict(rows):
 
 
 def markdown(runs):
-    """runs: {epochs: rows}; one table per training length, longest first."""
+    """runs: {(epochs, augment): rows}; one table per run, longest first, the default augmentation first."""
     total = sum(len(r) for r in runs.values())
     lines = ["## Frontier: accuracy against trained parameters", "",
              f"<!-- generated by python -m ternkws.golden.train.frontier; {total} points, "
@@ -152,11 +179,12 @@ def markdown(runs):
              "sub-blocks of C channels, prologue/epilogue/final 2C; the ternary family is measured in width "
              "(3x1xC) and depth (3xRx64). \"learned at same params\": the learned points of the same length "
              "interpolated linearly in log(parameters)."]
-    for epochs in sorted(runs, reverse=True):
-        rows = runs[epochs]
+    for key in sorted(runs, key=lambda k: (-k[0], k[1] != "full", k[1])):
+        rows, title = runs[key], run_title(key)
+        epochs, augment = key
         if not rows:
             continue
-        lines += ["", f"### {epochs} epochs ({rows[0]['dataset']}, {len(rows)} of {len(POINTS)} points)", "",
+        lines += ["", f"### {title} ({rows[0]['dataset']}, {len(rows)} of {len(POINTS)} points)", "",
                   "| family | topology | trained params | int8 test % | float test % | val % | learned at same params % "
                   "| ternary - learned | epochs (best) | train time |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -173,31 +201,34 @@ def markdown(runs):
                           f"'{r['run']}' (model id {r['model_id']}): the same recipe, data, seed and epochs."]
         missing = [f"{f}-{n}" for f, n in POINTS if (f, n) not in {(r["family"], r["topology"]) for r in rows}]
         if missing:
-            lines += ["", f"Not measured at {epochs} epochs: {', '.join(missing)} (`python -m ternkws.golden.train."
-                          f"frontier --epochs {epochs} --points {','.join(missing)}` trains them; an interrupted run "
-                          f"resumes from its last epoch)."]
+            flag = "" if augment == "full" else f" --augment {augment}"
+            lines += ["", f"Not measured at {title}: {', '.join(missing)} (`python -m ternkws.golden.train."
+                          f"frontier --epochs {epochs}{flag} --points {','.join(missing)}` trains them; an interrupted "
+                          f"run resumes from its last epoch)."]
         words, inside = verdict(rows)
         lines.append("")
         if words:
             gaps = ", ".join("%s %+.2f" % (r["topology"], 100 * r["ternary_minus_learned"]) for r in inside)
-            lines.append(f"**Verdict at {epochs} epochs:** the ternary frontier lies {words} the learned one "
+            lines.append(f"**Verdict at {title}:** the ternary frontier lies {words} the learned one "
                          f"(ternary - learned at equal trained parameters: {gaps} points).")
         else:
-            lines.append(f"**Verdict at {epochs} epochs:** not yet measurable (no ternary point inside the learned "
+            lines.append(f"**Verdict at {title}:** not yet measurable (no ternary point inside the learned "
                          f"points' range).")
     lines += ["", "![frontier](frontier.png)", ""]
     return "\n".join(lines)
 
 
 def plot(runs, path):
-    """The longest training length solid and labelled, shorter ones faded with the same markers."""
+    """The longest training length solid and labelled (another augmentation dotted, hollow markers),
+    shorter ones faded with the same markers."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(9.6, 4.6))
-    order = sorted((e for e in runs if runs[e]), reverse=True)
-    for n, epochs in enumerate(order):
-        _plot_run(ax, runs[epochs], epochs, faded=n > 0)
+    order = [k for k in runs if runs[k]]
+    longest = max((k[0] for k in order), default=0)
+    for key in sorted(order, key=lambda k: (k[0] == longest, k[1] == "full")):     # the main run drawn last
+        _plot_run(ax, runs[key], key, faded=key[0] < longest)
     ax.set_xscale("log")
     ax.set_xlabel("trained parameters")
     ax.set_ylabel("int8 test accuracy, speaker-held-out (%)")
@@ -209,7 +240,7 @@ def plot(runs, path):
     plt.close(fig)
 
 
-def _plot_run(ax, rows, epochs, faded):
+def _plot_run(ax, rows, key, faded):
     series = [("learned 1x1", "o-", "C0", lambda r: r["family"] == "learned"),
               ("ternary (LFSR, grouped), width 3x1xC", "s-", "C1",
                lambda r: r["family"] == "ternary" and r["topology"].split("x")[1] == "1"),
@@ -220,10 +251,12 @@ def _plot_run(ax, rows, epochs, faded):
         pts = sorted((r for r in rows if member(r)), key=lambda r: r["params"])
         if not pts:
             continue
-        ax.plot([p["params"] for p in pts], [100 * p["int8"] for p in pts], style, color=color,
-                alpha=0.35 if faded else 1.0, label=f"{label}, {epochs} epochs")
+        other = key[1] != "full"
+        ax.plot([p["params"] for p in pts], [100 * p["int8"] for p in pts], marker=style[0],
+                ls=":" if other else style[1:], color=color, alpha=0.35 if faded else 1.0, mfc="none" if other else color,
+                label=f"{label}, {run_title(key)}")
         for p in pts:
-            if faded or p["topology"] + p["family"] in labelled:
+            if faded or key[1] != "full" or p["topology"] + p["family"] in labelled:
                 continue
             labelled.add(p["topology"] + p["family"])
             ax.annotate(p["topology"], (p["params"], 100 * p["int8"]), textcoords="offset points", xytext=(4, -10),
@@ -231,13 +264,14 @@ def _plot_run(ax, rows, epochs, faded):
 
 
 def write_reports(out_dir, reports):
-    """reports/frontier.{json,md,png} from every training length's checkpoints under out_dir."""
-    runs = {e: collect(out_dir, e) for e in lengths(out_dir)}
+    """reports/frontier.{json,md,png} from every training run's checkpoints under out_dir."""
+    runs = {k: collect(out_dir, *k) for k in lengths(out_dir)}
     reports = Path(reports)
     reports.mkdir(parents=True, exist_ok=True)
     with open(reports / "frontier.json", "w") as f:
         json.dump({"date": time.strftime("%Y-%m-%d"), "commit": _commit(),
-                   "runs": [{"epochs": e, "verdict": verdict(runs[e])[0], "points": runs[e]} for e in sorted(runs)]},
+                   "runs": [{"epochs": k[0], "augment": k[1], "verdict": verdict(runs[k])[0], "points": runs[k]}
+                            for k in runs]},
                   f, indent=1)
     (reports / "frontier.md").write_text(markdown(runs) + "\n")
     if any(runs.values()):
@@ -246,6 +280,7 @@ def write_reports(out_dir, reports):
 
 
 def main(argv=None):
+    from .augment import AUGMENT_PRESETS
     p = argparse.ArgumentParser(prog="python -m ternkws.golden.train.frontier", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="data/synth2", help="dataset folder (default data/synth2)")
     p.add_argument("--out", default="build/frontier", help="checkpoints folder (default build/frontier)")
@@ -253,6 +288,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=10, help="epochs of every point (default 10)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--augment", default="full", choices=AUGMENT_PRESETS,
+                   help="augmentation preset of every point (default full; others get their own folder)")
     p.add_argument("--points", default=None, metavar="LIST",
                    help="train only these points (comma-separated family-BxRxC, e.g. learned-3x1x16,ternary-3x2x64), "
                         "e.g. to split the frontier over two processes; the reports always cover every point")
@@ -269,11 +306,11 @@ def main(argv=None):
         import torch
         torch.set_num_threads(a.threads)
         for _ in run_points(a.data, a.out, a.epochs, a.threads, a.seed, log=lambda s: print(s, flush=True),
-                            points=a.points):
+                            points=a.points, augment=a.augment):
             write_reports(a.out, a.reports)
     runs = write_reports(a.out, a.reports)
     print(f"wrote {a.reports}/frontier.json, .md, .png ("
-          + ", ".join(f"{len(rows)} of {len(POINTS)} points at {e} epochs" for e, rows in runs.items()) + ")")
+          + ", ".join(f"{len(rows)} of {len(POINTS)} points at {run_title(k)}" for k, rows in runs.items()) + ")")
     return 0
 
 
