@@ -6,12 +6,13 @@ learned-1x1 family and the LFSR-ternary family, same data, recipe, seed and epoc
     python -m ternkws.golden.train.frontier --epochs 30 --augment light        # the recipe's other lever
 
 Each point is an ordinary `ternkws train` run (golden/train/trainer.py) writing build/frontier/e<epochs>/
-<family>-<BxRxC>.npz (e<epochs>-<augment>/ for an augmentation other than the default "full"); a point whose checkpoint exists is not trained again, and an interrupted one
-resumes from its per-epoch state (FILE.state.pt), so the command can be killed and re-run at any time,
+<family>-<BxRxC>.npz (e<epochs>-<augment>/ for an augmentation other than the default "full"); a point
+whose checkpoint exists is not trained again, and an interrupted one resumes from its per-epoch state
+(FILE.state.pt), so the command can be killed and re-run at any time,
 and two processes can share the points (`--points`). After every point reports/frontier.{json,md,png}
 are rewritten from the checkpoints' meta (topology, trained parameters, accuracy, epochs, wall time) of
-every training run (length, augmentation) found under build/frontier/ (one table each; the plot draws the shorter ones
-faded); `--report` only rewrites them.
+every training run (length, augmentation) found under build/frontier/ (one table each; the plot draws
+the shorter ones faded); `--report` only rewrites them.
 
 Does the ternary frontier lie at or above the learned one at equal trained parameters? The report
 compares each ternary point with the learned frontier interpolated (linearly in log parameters) at the
@@ -65,7 +66,13 @@ def lengths(out_dir):
         augment = augment or "full"
         if d.is_dir() and epochs.isdigit() and augment in AUGMENT_PRESETS:
             found.append((int(epochs), augment))
-    return sorted(found, key=lambda k: (k[0], k[1] != "full", k[1]))
+    return sorted(found, key=run_order)
+
+
+def run_order(key):
+    """Sort key of a run (epochs, augment): by epochs, the default augmentation before the others."""
+    epochs, augment = key
+    return epochs, augment != "full", augment
 
 
 def run_title(key):
@@ -179,7 +186,7 @@ def markdown(runs):
              "sub-blocks of C channels, prologue/epilogue/final 2C; the ternary family is measured in width "
              "(3x1xC) and depth (3xRx64). \"learned at same params\": the learned points of the same length "
              "interpolated linearly in log(parameters)."]
-    for key in sorted(runs, key=lambda k: (-k[0], k[1] != "full", k[1])):
+    for key in sorted(runs, key=lambda k: (-k[0], *run_order(k)[1:])):
         rows, title = runs[key], run_title(key)
         epochs, augment = key
         if not rows:
@@ -256,7 +263,7 @@ def _plot_run(ax, rows, key, faded):
                 ls=":" if other else style[1:], color=color, alpha=0.35 if faded else 1.0, mfc="none" if other else color,
                 label=f"{label}, {run_title(key)}")
         for p in pts:
-            if faded or key[1] != "full" or p["topology"] + p["family"] in labelled:
+            if faded or other or p["topology"] + p["family"] in labelled:
                 continue
             labelled.add(p["topology"] + p["family"])
             ax.annotate(p["topology"], (p["params"], 100 * p["int8"]), textcoords="offset points", xytext=(4, -10),
