@@ -69,10 +69,10 @@ train: $(STAMP)
 rtl-checkpoints: $(STAMP)
 	$(PY) -m ternkws.sim.checkpoints
 
-## make frontier [EPOCHS=10] [AUGMENT=full|light|off]: both families at several sizes, same data/recipe/epochs
-## (resumable; one folder per run, build/frontier/e<EPOCHS>[-<AUGMENT>]; reports/frontier.* hold every run found)
+## make frontier [EPOCHS=10] [AUGMENT=full|light|off] [SEED=0]: both families at several sizes, same data/recipe/epochs
+## (resumable; one folder per run, build/frontier/e<EPOCHS>[-<AUGMENT>][-s<SEED>]; reports/frontier.* pool every run found)
 frontier: $(STAMP)
-	$(PY) -m ternkws.golden.train.frontier --data $(DATA) --epochs $(or $(EPOCHS),10) --augment $(or $(AUGMENT),full)
+	$(PY) -m ternkws.golden.train.frontier --data $(DATA) --epochs $(or $(EPOCHS),10) --augment $(or $(AUGMENT),full) --seed $(or $(SEED),0)
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -98,3 +98,84 @@ def test_augmentation_runs_have_their_own_folders(tmp_path):
     with pytest.raises(UserError, match="trained with augmentation .* not the 'light' preset its folder e30-light/"):
         frontier.collect(out, 30, "light")
     assert [r["augment"] for r in frontier.collect(out, 30, "full")] == []
+
+
+def test_seed_folders_round_trip(tmp_path):
+    """--seed N trains into e<N>[-<augment>]-s<seed>/ (seed 0 keeps the plain name); the folder names
+    parse back, and names that are not a run's are not runs."""
+    assert frontier.run_dir(30) == "e30" and frontier.run_dir(30, "light", 0) == "e30-light"
+    assert frontier.run_dir(30, "light", 2) == "e30-light-s2" and frontier.run_dir(10, "full", 1) == "e10-s1"
+    for key in [(30, "full", 0), (30, "light", 1), (10, "off", 12)]:
+        assert frontier.parse_run_dir(frontier.run_dir(*key)) == key
+    for name in ("e30-full", "e30-s0", "e30-light-s", "e30-bogus", "e30-light-s1-x", "ex", "notes", "e-s1"):
+        assert frontier.parse_run_dir(name) is None, name
+    for d in ("e30-light", "e30-light-s1", "e30-light-s3", "e30-s1", "e30-light-s0"):
+        (tmp_path / d).mkdir()
+    assert frontier.lengths(tmp_path) == [(30, "full"), (30, "light")]
+    assert frontier.seeds(tmp_path, 30, "light") == [0, 1, 3] and frontier.seeds(tmp_path, 30, "full") == [1]
+    assert frontier.point_path(tmp_path, "ternary", "3x1x64", 30, "light", 3) == \
+        tmp_path / "e30-light-s3" / "ternary-3x1x64.npz"
+
+
+def _place(out, folder, family, topology, int8, params):
+    """The bundled default checkpoint as a point of `folder`, its meta's accuracy and size set."""
+    from ternkws.golden import checkpoint
+    m = checkpoint.load("golden/models/default.npz")
+    m.meta = {**m.meta, "int8_test_accuracy": int8, "trained_parameters": params}
+    checkpoint.save(m, out / folder / f"{family}-{topology}.npz")
+
+
+def test_seeds_pooled_mean_spread_and_paired_gaps(tmp_path):
+    """Two seeds of a run: each point is the seeds' mean with its min-max, the ternary point is compared
+    with the learned means and, per seed, with the same seed's learned points; the tables and the plot
+    say so."""
+    out = tmp_path / "out"
+    for folder, (l16, l32, t64) in {"e30": (0.70, 0.80, 0.76), "e30-s1": (0.72, 0.84, 0.74)}.items():
+        _place(out, folder, "learned", "3x1x16", l16, 8000)
+        _place(out, folder, "learned", "3x1x32", l32, 32000)
+        _place(out, folder, "ternary", "3x1x64", t64, 16000)
+    _place(out, "e30-s2", "ternary", "3x1x64", 0.72, 16000)         # a seed without learned points
+    rows = {r["topology"]: r for r in frontier.collect(out, 30)}
+    t = rows["3x1x64"]
+    assert t["seeds"] == [0, 1, 2] and t["int8"] == pytest.approx(0.74)
+    assert (t["int8_min"], t["int8_max"]) == (0.72, 0.76)
+    assert [p["seed"] for p in t["per_seed"]] == [0, 1, 2]
+    assert rows["3x1x16"]["int8"] == pytest.approx(0.71) and rows["3x1x32"]["int8"] == pytest.approx(0.82)
+    assert t["learned_at_same_params"] == pytest.approx(0.765)          # halfway between the means
+    assert t["ternary_minus_learned"] == pytest.approx(-0.025)
+    assert [g["seed"] for g in t["gaps_per_seed"]] == [0, 1]            # seed 2 has no learned points
+    assert [g["gap"] for g in t["gaps_per_seed"]] == [pytest.approx(0.01), pytest.approx(-0.04)]
+    md = frontier.markdown({(30, "full"): list(rows.values())})
+    assert "| ternary | 3x1x64 | 16,000 | 74.00 (72.00-76.00) |" in md
+    assert "| -2.50 (+1.00, -4.00) |" in md
+    assert "### 30 epochs (data/synth2, 3 of 8 points, seeds 0, 1, 2, not all at every point)" in md
+    assert "| 3x1x64 | ternary | 16,000 | 74.00 (72.00-76.00) (-2.50 (+1.00, -4.00)) |" in md
+    assert "Seed to seed, a point's int8 accuracy moves by 2.00 to 4.00 points" in md
+    runs = frontier.write_reports(out, tmp_path / "rep")
+    data = json.loads((tmp_path / "rep" / "frontier.json").read_text())
+    point = next(q for q in data["runs"][0]["points"] if q["topology"] == "3x1x64")
+    assert point["gaps_per_seed"][1] == {"seed": 1, "gap": pytest.approx(-0.04)}
+    assert [r["seeds"] for r in runs[30, "full"]] == [[0, 1], [0, 1, 2], [0, 1]]
+    assert (tmp_path / "rep" / "frontier.png").stat().st_size > 1000
+
+
+def test_summary_table_one_column_per_run():
+    rows = [_row("learned", "3x1x16", 8000, 0.70), _row("ternary", "3x1x64", 9000, 0.69)]
+    rows[1].update(learned_at_same_params=None, ternary_minus_learned=None)
+    light = [dict(_row("learned", "3x1x16", 8000, 0.72))]
+    text = frontier.summary_table({(30, "full"): rows, (30, "light"): light, (10, "full"): []})
+    assert text.splitlines()[0] == ("| topology | 1x1 | trained params | 30 epochs (seed 0) | "
+                                    "30 epochs, light augmentation (seed 0) |")
+    assert "| 3x1x16 | learned | 8,000 | 70.00 | 72.00 |" in text
+    assert "| 3x1x64 | ternary | 9,000 | 69.00 (outside range) | not run |" in text
+
+
+def test_readme_frontier_table_is_the_reports():
+    """README's frontier table is the summary table of the committed reports/frontier.json, so neither
+    can drift from the other (python -m ternkws.golden.train.frontier --report rewrites the reports)."""
+    from pathlib import Path
+    data = json.loads(Path("reports/frontier.json").read_text())
+    runs = {(r["epochs"], r["augment"]): r["points"] for r in data["runs"]}
+    table = frontier.summary_table(runs)
+    assert table in Path("reports/frontier.md").read_text()
+    assert table in Path("README.md").read_text(), "README's frontier table differs from reports/frontier.json"

@@ -1,22 +1,25 @@
 """The paper's claim as a frontier: int8 speaker-held-out accuracy against trained parameters, for the
-learned-1x1 family and the LFSR-ternary family, same data, recipe, seed and epochs (issue 12).
+learned-1x1 family and the LFSR-ternary family, same data, recipe, seeds and epochs (issue 12).
 
     python -m ternkws.golden.train.frontier --data data/synth2 --epochs 10      # make frontier
     python -m ternkws.golden.train.frontier --epochs 30 --points learned-3x1x16,ternary-3x2x64
     python -m ternkws.golden.train.frontier --epochs 30 --augment light        # the recipe's other lever
+    python -m ternkws.golden.train.frontier --epochs 30 --augment light --seed 1   # another training seed
 
-Each point is an ordinary `ternkws train` run (golden/train/trainer.py) writing build/frontier/e<epochs>/
-<family>-<BxRxC>.npz (e<epochs>-<augment>/ for an augmentation other than the default "full"); a point
-whose checkpoint exists is not trained again, and an interrupted one resumes from its per-epoch state
-(FILE.state.pt), so the command can be killed and re-run at any time,
-and two processes can share the points (`--points`). After every point reports/frontier.{json,md,png}
-are rewritten from the checkpoints' meta (topology, trained parameters, accuracy, epochs, wall time) of
-every training run (length, augmentation) found under build/frontier/ (one table each; the plot draws
-the shorter ones faded); `--report` only rewrites them.
+Each point is an ordinary `ternkws train` run (golden/train/trainer.py) writing build/frontier/
+e<epochs>[-<augment>][-s<seed>]/<family>-<BxRxC>.npz (-<augment> for an augmentation other than the
+default "full", -s<seed> for a training seed other than 0); a point whose checkpoint exists is not
+trained again, and an interrupted one resumes from its per-epoch state (FILE.state.pt), so the command
+can be killed and re-run at any time, and two processes can share the points (`--points`). After every
+point reports/frontier.{json,md,png} are rewritten from the checkpoints' meta (topology, trained
+parameters, accuracy, epochs, wall time) of every training run (length, augmentation) found under
+build/frontier/, its seeds pooled (mean, min-max): a summary table, one table per run, and the plot
+(the shorter runs faded); `--report` only rewrites them.
 
 Does the ternary frontier lie at or above the learned one at equal trained parameters? The report
 compares each ternary point with the learned frontier interpolated (linearly in log parameters) at the
-same parameter count, inside the learned points' range only; outside it says so instead.
+same parameter count, inside the learned points' range only; outside it says so instead. With several
+seeds it compares the means, and each seed's ternary point with the same seed's learned points.
 """
 
 import argparse
@@ -46,27 +49,48 @@ def topology(family, name):
     return Topology.from_name(name, pattern="grouped", **kw)
 
 
-def run_dir(epochs, augment="full"):
-    """A run's folder name: e<epochs> for the default augmentation, e<epochs>-<augment> otherwise."""
-    return f"e{epochs}" if augment == "full" else f"e{epochs}-{augment}"
+def run_dir(epochs, augment="full", seed=0):
+    """A run's folder name: e<epochs>, then -<augment> for an augmentation other than the default "full",
+    then -s<seed> for a training seed other than 0 (e30, e30-light, e30-light-s1)."""
+    return f"e{epochs}" + ("" if augment == "full" else f"-{augment}") + (f"-s{seed}" if seed else "")
 
 
-def point_path(out_dir, family, name, epochs, augment="full"):
-    """Each training run has its own folder: OUT/e<epochs>[-<augment>]/<family>-<BxRxC>.npz."""
-    return Path(out_dir) / run_dir(epochs, augment) / f"{family}-{name}.npz"
+def parse_run_dir(name):
+    """The inverse of run_dir: "e30-light-s1" -> (30, "light", 1); None for a name that is not a run's."""
+    from .augment import AUGMENT_PRESETS
+    if not name.startswith("e"):
+        return None
+    parts = name[1:].split("-")
+    seed = 0
+    if len(parts) > 1 and parts[-1][:1] == "s" and parts[-1][1:].isdigit() and int(parts[-1][1:]) > 0:
+        seed = int(parts.pop()[1:])
+    if not parts[0].isdigit() or len(parts) > 2:
+        return None
+    augment = parts[1] if len(parts) == 2 else "full"
+    if augment not in AUGMENT_PRESETS or (len(parts) == 2 and augment == "full"):
+        return None
+    return int(parts[0]), augment, seed
+
+
+def point_path(out_dir, family, name, epochs, augment="full", seed=0):
+    """Each training run has its own folder: OUT/e<epochs>[-<augment>][-s<seed>]/<family>-<BxRxC>.npz."""
+    return Path(out_dir) / run_dir(epochs, augment, seed) / f"{family}-{name}.npz"
 
 
 def lengths(out_dir):
-    """The runs (epochs, augment) with a folder under out_dir, by epochs then augmentation name."""
-    from .augment import AUGMENT_PRESETS
+    """The runs (epochs, augment) with a folder under out_dir (any seed), by epochs then augmentation."""
+    return sorted({k[:2] for k in _run_folders(out_dir)}, key=run_order)
+
+
+def seeds(out_dir, epochs, augment="full"):
+    """The training seeds of the run (epochs, augment) with a folder under out_dir, ascending."""
+    return sorted(k[2] for k in _run_folders(out_dir) if k[:2] == (epochs, augment))
+
+
+def _run_folders(out_dir):
     out_dir = Path(out_dir)
-    found = []
-    for d in (out_dir.glob("e*") if out_dir.is_dir() else []):
-        epochs, _, augment = d.name[1:].partition("-")
-        augment = augment or "full"
-        if d.is_dir() and epochs.isdigit() and augment in AUGMENT_PRESETS:
-            found.append((int(epochs), augment))
-    return sorted(found, key=run_order)
+    found = [parse_run_dir(d.name) for d in (out_dir.iterdir() if out_dir.is_dir() else []) if d.is_dir()]
+    return [k for k in found if k is not None]
 
 
 def run_order(key):
@@ -94,11 +118,11 @@ def select(points):
     return [known[p] for p in wanted]
 
 
-def run_points(data, out_dir, epochs, threads, seed, log=print, points=None, augment="full"):
+def run_points(data, out_dir, epochs, threads, seed=0, log=print, points=None, augment="full"):
     from .augment import AugmentConfig
     from .trainer import TrainConfig, state_path, train
     for family, name in select(points):
-        out = point_path(out_dir, family, name, epochs, augment)
+        out = point_path(out_dir, family, name, epochs, augment, seed)
         if out.is_file():
             log(f"frontier: {out} exists, kept")
             continue
@@ -106,7 +130,7 @@ def run_points(data, out_dir, epochs, threads, seed, log=print, points=None, aug
         cfg = TrainConfig(epochs=epochs, seed=seed, threads=threads, augment=AugmentConfig.named(augment))
         resume = state_path(out).is_file()
         log(f"frontier: {family} {name} ({count_parameters(topology(family, name)):,} trained parameters), "
-            f"{run_title((epochs, augment))}{', resuming' if resume else ''} -> {out}")
+            f"{run_title((epochs, augment))}, seed {seed}{', resuming' if resume else ''} -> {out}")
         train(data, topology(family, name), cfg, out, name=f"{family}-{name}",
               description=f"frontier point: {name} {family} 1x1, outer 2C", progress=False, log=log,
               resume=resume)
@@ -123,8 +147,11 @@ def _interp_learned(learned, params):
 
 
 def collect(out_dir, epochs, augment="full"):
-    """Rows of the points of one run (epochs, augmentation), each compared with the learned frontier of
-    the same run. A checkpoint whose recorded augmentation is not the folder's is refused."""
+    """Rows of the points of one run (epochs, augmentation), one per point over every training seed
+    found (folders e<epochs>[-<augment>][-s<seed>]/): int8/float/val are the seeds' means, `per_seed`
+    holds each seed's figures. Each ternary point is compared with the learned frontier (the learned
+    points' means) of the same run, and per seed with that seed's learned points (`gaps_per_seed`). A
+    checkpoint whose recorded augmentation is not the folder's is refused."""
     from dataclasses import asdict
 
     from ternkws.golden import checkpoint
@@ -132,28 +159,48 @@ def collect(out_dir, epochs, augment="full"):
 
     from .augment import AugmentConfig
     expected = asdict(AugmentConfig.named(augment))
+    found = {}
+    for seed in seeds(out_dir, epochs, augment):
+        for family, name in POINTS:
+            path = point_path(out_dir, family, name, epochs, augment, seed)
+            if not path.is_file():
+                continue
+            m = checkpoint.load(path)
+            meta = m.meta
+            if "augment" in meta and meta["augment"] != expected:
+                raise UserError(f"{path}: trained with augmentation {meta['augment']}, not the '{augment}' preset its "
+                                f"folder {run_dir(epochs, augment, seed)}/ stands for; move it or retrain it")
+            found.setdefault((family, name), []).append(
+                {"seed": seed, "file": str(path), "int8": meta["int8_test_accuracy"],
+                 "float": meta["float_test_accuracy"], "val": meta["float_val_accuracy"],
+                 "best_epoch": meta["best_epoch"], "train_minutes": round(meta["train_seconds"] / 60, 1),
+                 "model_id": m.model_id, "run": meta.get("name"), "params": meta["trained_parameters"],
+                 "epochs": meta["epochs"], "dataset": meta["dataset"],
+                 "ternary_entries": meta.get("ternary_entries", 0)})
     rows = []
-    for family, name in POINTS:
-        path = point_path(out_dir, family, name, epochs, augment)
-        if not path.is_file():
-            continue
-        m = checkpoint.load(path)
-        meta = m.meta
-        if "augment" in meta and meta["augment"] != expected:
-            raise UserError(f"{path}: trained with augmentation {meta['augment']}, not the '{augment}' preset its "
-                            f"folder {run_dir(epochs, augment)}/ stands for; move it or retrain it")
-        rows.append({"family": family, "topology": name, "file": str(path), "params": meta["trained_parameters"],
-                     "int8": meta["int8_test_accuracy"], "float": meta["float_test_accuracy"],
-                     "val": meta["float_val_accuracy"], "epochs": meta["epochs"], "best_epoch": meta["best_epoch"],
-                     "train_minutes": round(meta["train_seconds"] / 60, 1), "dataset": meta["dataset"],
-                     "ternary_entries": meta.get("ternary_entries", 0), "model_id": m.model_id,
-                     "run": meta.get("name"), "augment": augment})
+    for (family, name), runs in ((k, found[k]) for k in POINTS if k in found):
+        first = runs[0]
+        row = {"family": family, "topology": name, "augment": augment, "seeds": [r["seed"] for r in runs],
+               **{k: first[k] for k in ("file", "params", "epochs", "dataset", "ternary_entries", "model_id", "run")},
+               **{k: float(np.mean([r[k] for r in runs])) for k in ("int8", "float", "val")},
+               "int8_min": min(r["int8"] for r in runs), "int8_max": max(r["int8"] for r in runs),
+               "best_epoch": first["best_epoch"], "train_minutes": round(float(np.mean([r["train_minutes"] for r in runs])), 1),
+               "per_seed": [{k: r[k] for k in ("seed", "file", "int8", "float", "val", "best_epoch", "train_minutes",
+                                               "model_id", "run")} for r in runs]}
+        rows.append(row)
     learned = sorted((r for r in rows if r["family"] == "learned"), key=lambda r: r["params"])
     for r in rows:
         if r["family"] == "ternary":
             ref = _interp_learned(learned, r["params"])
             r["learned_at_same_params"] = ref
             r["ternary_minus_learned"] = None if ref is None else r["int8"] - ref
+            r["gaps_per_seed"] = []
+            for one in r["per_seed"]:
+                same = [{"params": p["params"], "int8": q["int8"]} for p in learned for q in p["per_seed"]
+                        if q["seed"] == one["seed"]]
+                ref_s = _interp_learned(same, r["params"]) if len(same) == len(learned) else None
+                if ref_s is not None:
+                    r["gaps_per_seed"].append({"seed": one["seed"], "gap": one["int8"] - ref_s})
     return rows
 
 
@@ -175,33 +222,88 @@ def verdict(rows):
     return words, inside
 
 
+def _pct(r):
+    """A row's int8 accuracy: "81.64" for one seed, "81.20 (80.76-81.64)" (mean, min-max) for several."""
+    if len(r.get("seeds", [0])) < 2:
+        return f"{100 * r['int8']:.2f}"
+    return f"{100 * r['int8']:.2f} ({100 * r['int8_min']:.2f}-{100 * r['int8_max']:.2f})"
+
+
+def _gap(r):
+    """A ternary row's difference from the learned frontier; per seed in brackets when there are several."""
+    diff = r.get("ternary_minus_learned")
+    if diff is None:
+        return "-"
+    per = r.get("gaps_per_seed", [])
+    return f"{100 * diff:+.2f}" + (f" ({', '.join('%+.2f' % (100 * g['gap']) for g in per)})" if len(per) > 1 else "")
+
+
+def _table_order(runs):
+    """Runs longest first, the default augmentation first within a length."""
+    return sorted(runs, key=lambda k: (-k[0], *run_order(k)[1:]))
+
+
+def summary_table(runs):
+    """One row per point, one column per run: int8 % (mean over seeds) and, for a ternary point, its
+    difference from the learned frontier of the same run. README's frontier table is this table."""
+    keys = [k for k in _table_order(runs) if runs[k]]
+    rows = {(r["family"], r["topology"]): r for k in keys for r in runs[k]}
+    head = ["topology", "1x1", "trained params"] + [
+        f"{run_title(k)} ({_seeds_words(runs[k])})" for k in keys]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
+    for point in sorted(rows, key=lambda p: rows[p]["params"]):
+        cells = [point[1], point[0], f"{rows[point]['params']:,}"]
+        for k in keys:
+            r = next((r for r in runs[k] if (r["family"], r["topology"]) == point), None)
+            if r is None:
+                cells.append("not run")
+                continue
+            gap = "" if r["family"] == "learned" else f" ({_gap(r) if r.get('learned_at_same_params') is not None else 'outside range'})"
+            cells.append(_pct(r) + gap)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _seeds_words(rows):
+    """"seed 0", "seeds 0-1", "seeds 0-2 (some points fewer)" for a run's rows."""
+    counts = {tuple(r.get("seeds", [0])) for r in rows}
+    every = sorted({s for c in counts for s in c})
+    words = f"seed {every[0]}" if len(every) == 1 else f"seeds {', '.join(map(str, every))}"
+    return words + (", not all at every point" if len(counts) > 1 else "")
+
+
 def markdown(runs):
-    """runs: {(epochs, augment): rows}; one table per run, longest first, the default augmentation first."""
+    """runs: {(epochs, augment): rows}; the summary table, then one table per run, longest first, the
+    default augmentation first."""
     total = sum(len(r) for r in runs.values())
     lines = ["## Frontier: accuracy against trained parameters", "",
              f"<!-- generated by python -m ternkws.golden.train.frontier; {total} points, "
              f"{len(POINTS)} per training length -->",
-             "Both families on the same data, recipe and seed 0, at equal epochs within each table; int8 = "
-             "bit-exact `forward_int` on the speaker-held-out test split. Topology BxRxC: B blocks of R "
+             "Both families on the same data, recipe, training seeds and epochs within each run; int8 = "
+             "bit-exact `forward_int` on the speaker-held-out test split, the mean over the training seeds "
+             "measured (min-max in brackets where there are several). Topology BxRxC: B blocks of R "
              "sub-blocks of C channels, prologue/epilogue/final 2C; the ternary family is measured in width "
-             "(3x1xC) and depth (3xRx64). \"learned at same params\": the learned points of the same length "
-             "interpolated linearly in log(parameters)."]
-    for key in sorted(runs, key=lambda k: (-k[0], *run_order(k)[1:])):
+             "(3x1xC) and depth (3xRx64). \"learned at same params\": the learned points of the same run "
+             "interpolated linearly in log(parameters); \"ternary - learned\" is the means' difference, then "
+             "each seed's against that seed's learned points.", ""]
+    if any(runs.values()):
+        lines += ["Every run at a glance (int8 test %, ternary - learned in brackets):", "", summary_table(runs)]
+    for key in _table_order(runs):
         rows, title = runs[key], run_title(key)
         epochs, augment = key
         if not rows:
             continue
-        lines += ["", f"### {title} ({rows[0]['dataset']}, {len(rows)} of {len(POINTS)} points)", "",
+        lines += ["", f"### {title} ({rows[0]['dataset']}, {len(rows)} of {len(POINTS)} points, {_seeds_words(rows)})", "",
                   "| family | topology | trained params | int8 test % | float test % | val % | learned at same params % "
-                  "| ternary - learned | epochs (best) | train time |",
+                  "| ternary - learned | epochs (best) | train time per seed |",
                   "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in sorted(rows, key=lambda r: (r["family"], r["params"])):
             ref = r.get("learned_at_same_params")
-            diff = r.get("ternary_minus_learned")
+            best = ", ".join(str(q["best_epoch"]) for q in r.get("per_seed", [r]))
             lines.append(
-                f"| {r['family']} | {r['topology']} | {r['params']:,} | {100 * r['int8']:.2f} | {100 * r['float']:.2f} | "
+                f"| {r['family']} | {r['topology']} | {r['params']:,} | {_pct(r)} | {100 * r['float']:.2f} | "
                 f"{100 * r['val']:.2f} | {'-' if r['family'] == 'learned' else ('outside range' if ref is None else f'{100 * ref:.2f}')} | "
-                f"{'-' if diff is None else f'{100 * diff:+.2f}'} | {r['epochs']} ({r['best_epoch']}) | {r['train_minutes']} min |")
+                f"{_gap(r) if r['family'] == 'ternary' else '-'} | {r['epochs']} ({best}) | {r['train_minutes']} min |")
         reused = [r for r in rows if r["run"] and r["run"] != f"{r['family']}-{r['topology']}"]
         for r in reused:
             lines += ["", f"The {r['family']} {r['topology']} point is the run that made checkpoint "
@@ -211,13 +313,17 @@ def markdown(runs):
             flag = "" if augment == "full" else f" --augment {augment}"
             lines += ["", f"Not measured at {title}: {', '.join(missing)} (`python -m ternkws.golden.train."
                           f"frontier --epochs {epochs}{flag} --points {','.join(missing)}` trains them; an interrupted "
-                          f"run resumes from its last epoch)."]
+                          f"run resumes from its last epoch; `--seed N` adds a training seed)."]
         words, inside = verdict(rows)
         lines.append("")
         if words:
             gaps = ", ".join("%s %+.2f" % (r["topology"], 100 * r["ternary_minus_learned"]) for r in inside)
             lines.append(f"**Verdict at {title}:** the ternary frontier lies {words} the learned one "
                          f"(ternary - learned at equal trained parameters: {gaps} points).")
+            spread = [r["int8_max"] - r["int8_min"] for r in rows if len(r.get("seeds", [])) > 1]
+            if spread:
+                lines.append(f"Seed to seed, a point's int8 accuracy moves by {100 * min(spread):.2f} to "
+                             f"{100 * max(spread):.2f} points (max - min over the seeds measured).")
         else:
             lines.append(f"**Verdict at {title}:** not yet measurable (no ternary point inside the learned "
                          f"points' range).")
@@ -227,7 +333,8 @@ def markdown(runs):
 
 def plot(runs, path):
     """The longest training length solid and labelled (another augmentation dotted, hollow markers),
-    shorter ones faded with the same markers."""
+    shorter ones faded with the same markers; a point of several seeds at their mean, a bar from the
+    lowest to the highest."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -239,7 +346,7 @@ def plot(runs, path):
     ax.set_xscale("log")
     ax.set_xlabel("trained parameters")
     ax.set_ylabel("int8 test accuracy, speaker-held-out (%)")
-    ax.set_title("Frontier at equal trained parameters and epochs")
+    ax.set_title("Frontier at equal trained parameters and epochs (mean over seeds, bar: min-max)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))    # outside: no point hidden
     fig.tight_layout()
@@ -259,9 +366,16 @@ def _plot_run(ax, rows, key, faded):
         if not pts:
             continue
         other = key[1] != "full"
-        ax.plot([p["params"] for p in pts], [100 * p["int8"] for p in pts], marker=style[0],
+        ys = [100 * p["int8"] for p in pts]
+        ax.plot([p["params"] for p in pts], ys, marker=style[0],
                 ls=":" if other else style[1:], color=color, alpha=0.35 if faded else 1.0, mfc="none" if other else color,
                 label=f"{label}, {run_title(key)}")
+        spread = [p for p in pts if len(p.get("seeds", [])) > 1]       # several seeds: the min-max bar
+        if spread:
+            ax.errorbar([p["params"] for p in spread], [100 * p["int8"] for p in spread],
+                        yerr=[[100 * (p["int8"] - p["int8_min"]) for p in spread],
+                              [100 * (p["int8_max"] - p["int8"]) for p in spread]],
+                        fmt="none", ecolor=color, alpha=0.35 if faded else 0.8, capsize=3)
         for p in pts:
             if faded or other or p["topology"] + p["family"] in labelled:
                 continue
@@ -294,7 +408,8 @@ def main(argv=None):
     p.add_argument("--reports", default="reports", help="where frontier.{json,md,png} go (default reports)")
     p.add_argument("--epochs", type=int, default=10, help="epochs of every point (default 10)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed of every point (default 0; others get their own folder, pooled in the reports)")
     p.add_argument("--augment", default="full", choices=AUGMENT_PRESETS,
                    help="augmentation preset of every point (default full; others get their own folder)")
     p.add_argument("--points", default=None, metavar="LIST",
