@@ -149,7 +149,7 @@ def test_seeds_pooled_mean_spread_and_paired_gaps(tmp_path):
     assert "| ternary | 3x1x64 | 16,000 | 74.00 (72.00-76.00) |" in md
     assert "| -2.50 (+1.00, -4.00) |" in md
     assert "### 30 epochs (data/synth2, 3 of 8 points, seeds 0, 1, 2, not all at every point)" in md
-    assert "| 3x1x64 | ternary | 16,000 | 74.00 (72.00-76.00) (-2.50 (+1.00, -4.00)) |" in md
+    assert "| 3x1x64 | ternary | 16,000 | 74.00 (72.00-76.00); -2.50 |" in md
     assert "Seed to seed, a point's int8 accuracy moves by 2.00 to 4.00 points" in md
     runs = frontier.write_reports(out, tmp_path / "rep")
     data = json.loads((tmp_path / "rep" / "frontier.json").read_text())
@@ -167,7 +167,7 @@ def test_summary_table_one_column_per_run():
     assert text.splitlines()[0] == ("| topology | 1x1 | trained params | 30 epochs (seed 0) | "
                                     "30 epochs, light augmentation (seed 0) |")
     assert "| 3x1x16 | learned | 8,000 | 70.00 | 72.00 |" in text
-    assert "| 3x1x64 | ternary | 9,000 | 69.00 (outside range) | not run |" in text
+    assert "| 3x1x64 | ternary | 9,000 | 69.00; outside range | not run |" in text
 
 
 def test_readme_frontier_table_is_the_reports():
@@ -178,4 +178,16 @@ def test_readme_frontier_table_is_the_reports():
     runs = {(r["epochs"], r["augment"]): r["points"] for r in data["runs"]}
     table = frontier.summary_table(runs)
     assert table in Path("reports/frontier.md").read_text()
-    assert table in Path("README.md").read_text(), "README's frontier table differs from reports/frontier.json"
+    assert table in Path("README.md").read_text(), \
+        "README's frontier table differs from reports/frontier.json: python -m ternkws.golden.train.frontier --report --readme README.md"
+
+
+def test_update_readme_replaces_only_the_table(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n\n| topology | 1x1 | trained params | old |\n|---|---|---:|---:|\n| a | b | 1 | 2 |\n\nafter\n")
+    frontier.update_readme(readme, "| topology | 1x1 | trained params | new |\n|---|---|---:|---:|")
+    assert readme.read_text() == "intro\n\n| topology | 1x1 | trained params | new |\n|---|---|---:|---:|\n\nafter\n"
+    readme.write_text("no table here\n")
+    with pytest.raises(UserError, match="README.md: no frontier table to replace"):
+        frontier.update_readme(readme, "| x |")
+    assert readme.read_text() == "no table here\n"                  # nothing lost

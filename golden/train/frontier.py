@@ -14,7 +14,8 @@ can be killed and re-run at any time, and two processes can share the points (`-
 point reports/frontier.{json,md,png} are rewritten from the checkpoints' meta (topology, trained
 parameters, accuracy, epochs, wall time) of every training run (length, augmentation) found under
 build/frontier/, its seeds pooled (mean, min-max): a summary table, one table per run, and the plot
-(the shorter runs faded); `--report` only rewrites them.
+(the shorter runs faded); `--report` only rewrites them, `--readme README.md` also README's frontier
+table (the summary table; tests/test_frontier.py checks the two agree).
 
 Does the ternary frontier lie at or above the learned one at equal trained parameters? The report
 compares each ternary point with the learned frontier interpolated (linearly in log parameters) at the
@@ -258,7 +259,8 @@ def summary_table(runs):
             if r is None:
                 cells.append("not run")
                 continue
-            gap = "" if r["family"] == "learned" else f" ({_gap(r) if r.get('learned_at_same_params') is not None else 'outside range'})"
+            diff = r.get("ternary_minus_learned")
+            gap = "" if r["family"] == "learned" else ("; outside range" if diff is None else f"; {100 * diff:+.2f}")
             cells.append(_pct(r) + gap)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -287,7 +289,8 @@ def markdown(runs):
              "interpolated linearly in log(parameters); \"ternary - learned\" is the means' difference, then "
              "each seed's against that seed's learned points.", ""]
     if any(runs.values()):
-        lines += ["Every run at a glance (int8 test %, ternary - learned in brackets):", "", summary_table(runs)]
+        lines += ["Every run at a glance: int8 test %, the mean over the seeds (min-max); after a ternary point's "
+                  "\"; \" its difference from the learned frontier of the same run, in points.", "", summary_table(runs)]
     for key in _table_order(runs):
         rows, title = runs[key], run_title(key)
         epochs, augment = key
@@ -346,7 +349,7 @@ def plot(runs, path):
     ax.set_xscale("log")
     ax.set_xlabel("trained parameters")
     ax.set_ylabel("int8 test accuracy, speaker-held-out (%)")
-    ax.set_title("Frontier at equal trained parameters and epochs (mean over seeds, bar: min-max)")
+    ax.set_title("Frontier at equal trained parameters and epochs\n(several seeds: their mean, bar min-max)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))    # outside: no point hidden
     fig.tight_layout()
@@ -400,6 +403,21 @@ def write_reports(out_dir, reports):
     return runs
 
 
+def update_readme(path, table):
+    """Replace the frontier table in the Markdown file `path` (the table whose header starts like
+    summary_table's) with `table`; refused in one sentence when the file has no such table."""
+    from ternkws.golden.errors import UserError
+    path = Path(path)
+    lines = path.read_text().split("\n")
+    start = next((i for i, line in enumerate(lines) if line.startswith("| topology | 1x1 | trained params |")), None)
+    if start is None:
+        raise UserError(f"{path}: no frontier table to replace (a line starting '| topology | 1x1 | trained params |')")
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    path.write_text("\n".join(lines[:start] + table.split("\n") + lines[end:]))
+
+
 def main(argv=None):
     from .augment import AUGMENT_PRESETS
     p = argparse.ArgumentParser(prog="python -m ternkws.golden.train.frontier", description=__doc__.split("\n\n")[0])
@@ -416,6 +434,8 @@ def main(argv=None):
                    help="train only these points (comma-separated family-BxRxC, e.g. learned-3x1x16,ternary-3x2x64), "
                         "e.g. to split the frontier over two processes; the reports always cover every point")
     p.add_argument("--report", action="store_true", help="only rewrite the reports from the checkpoints")
+    p.add_argument("--readme", default=None, metavar="FILE",
+                   help="also rewrite the frontier table in this Markdown file (README.md) from the reports")
     a = p.parse_args(argv)
     from ternkws.golden.errors import UserError
     try:
@@ -431,6 +451,11 @@ def main(argv=None):
                             points=a.points, augment=a.augment):
             write_reports(a.out, a.reports)
     runs = write_reports(a.out, a.reports)
+    if a.readme:
+        try:
+            update_readme(a.readme, summary_table(runs))
+        except UserError as e:
+            p.error(str(e))
     print(f"wrote {a.reports}/frontier.json, .md, .png ("
           + ", ".join(f"{len(rows)} of {len(POINTS)} points at {run_title(k)}" for k, rows in runs.items()) + ")")
     return 0
