@@ -230,12 +230,13 @@ def _pct(r):
     return f"{100 * r['int8']:.2f} ({100 * r['int8_min']:.2f}-{100 * r['int8_max']:.2f})"
 
 
-def _gap(r):
-    """A ternary row's difference from the learned frontier; per seed in brackets when there are several."""
+def _gap(r, none="-", per_seed=True):
+    """A ternary row's difference from the learned frontier (`none` outside the learned range); per seed
+    in brackets when there are several and `per_seed`."""
     diff = r.get("ternary_minus_learned")
     if diff is None:
-        return "-"
-    per = r.get("gaps_per_seed", [])
+        return none
+    per = r.get("gaps_per_seed", []) if per_seed else []
     return f"{100 * diff:+.2f}" + (f" ({', '.join('%+.2f' % (100 * g['gap']) for g in per)})" if len(per) > 1 else "")
 
 
@@ -259,8 +260,7 @@ def summary_table(runs):
             if r is None:
                 cells.append("not run")
                 continue
-            diff = r.get("ternary_minus_learned")
-            gap = "" if r["family"] == "learned" else ("; outside range" if diff is None else f"; {100 * diff:+.2f}")
+            gap = "" if r["family"] == "learned" else "; " + _gap(r, none="outside range", per_seed=False)
             cells.append(_pct(r) + gap)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
