@@ -8,16 +8,40 @@ from ternkws.sim import checkpoints
 
 def _row(file, exact, clips=3):
     return {"file": file, "model_id": "abcd1234", "topology": "3x1x64", "mixer": "ternary", "pattern": "grouped",
-            "dataset": "data/synth2", "epochs": 30, "teacher": "baseline.npz", "int8_test_accuracy": 0.8123,
+            "dataset": "data/synth2", "epochs": 30, "teacher": "baseline.npz", "augment": "light", "seed": 2,
+            "int8_test_accuracy": 0.8123,
             "config": "up5k", "clips": clips, "bit_exact": exact, "right": 2, "cycles_per_window": [617504],
             "sim_seconds": 12.3, "wall_seconds": 99.0}
 
 
 def test_table_counts_every_window():
     md = checkpoints.markdown([_row("golden/models/default.npz", 3), _row("build/x.npz", 2)])
-    assert "| `golden/models/default.npz` | abcd1234 | 3x1x64 | ternary grouped | data/synth2, 30 (teacher " \
-           "baseline.npz) | 81.23 | 3/3 | 2/3 | 617,504 | 12 s |" in md
+    assert "| `golden/models/default.npz` | abcd1234 | 3x1x64 | ternary grouped | data/synth2, 30 ep, light aug, " \
+           "seed 2 (teacher baseline.npz) | 81.23 | 3/3 | 2/3 | 617,504 | 12 s |" in md
     assert "**2 checkpoints, 5/6 windows bit-exact.**" in md
+    old = {k: v for k, v in _row("old.npz", 3).items() if k not in ("augment", "seed", "teacher")}
+    assert "| data/synth2, 30 ep | 81.23 |" in checkpoints.markdown([old])      # a row from before the fields
+
+
+def test_training_facts_name_the_preset_and_the_seed():
+    from dataclasses import asdict
+
+    from ternkws.golden.train.augment_presets import AugmentConfig, preset_name
+    facts = checkpoints._training_facts({"augment": asdict(AugmentConfig.light()), "train_config": {"seed": 1}})
+    assert (facts["augment"], facts["seed"]) == ("light", 1)
+    odd = asdict(AugmentConfig(noise=0.5))
+    assert preset_name(odd) is None and checkpoints._training_facts({"augment": odd})["augment"] == "custom"
+    assert checkpoints._training_facts({})["augment"] is None and preset_name(None) is None
+
+
+def test_kept_rows_reread_their_checkpoint(tmp_path):
+    from ternkws.golden.checkpoint import load
+    model = load("default")
+    row = {**_row("golden/models/default.npz", 3), "model_id": model.model_id, "augment": None, "seed": None}
+    fresh = checkpoints.refresh(row)
+    assert fresh["augment"] == "full" and fresh["seed"] == model.meta["train_config"]["seed"]
+    assert checkpoints.refresh({**row, "model_id": "00000000"}) == {**row, "model_id": "00000000"}   # another model now
+    assert checkpoints.refresh({**row, "file": str(tmp_path / "gone.npz")})["augment"] is None
 
 
 def test_no_clips_is_refused(tmp_path):
