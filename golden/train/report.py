@@ -23,7 +23,7 @@ END = "<!-- /table -->"
 ROWS = {"default": "ternary 3x1x64, grouped pattern (default.npz)",
         "iid": "ternary 3x1x64, iid pattern, same recipe (iid.npz)",
         "baseline": "learned-1x1 baseline 3x1x64 (baseline.npz)",
-        "budget": "same-budget ternary (budget.npz)"}
+        "budget": "bigger ternary 3x2x128 (budget.npz)"}
 
 
 def stored_weight_bytes(model):

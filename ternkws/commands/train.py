@@ -1,4 +1,4 @@
-"""`ternkws train`: train a ternary / learned-1x1 / same-budget model with PyTorch and export a checkpoint.
+"""`ternkws train`: train a ternary / learned-1x1 / bigger ternary (budget) model with PyTorch and export a checkpoint.
 
 Needs the optional `train` extra (torch). Features are cached in the cache folder ($TERNKWS_CACHE_DIR,
 default ~/.cache/ternkws; golden/train/features.py); the checkpoint is a golden .npz (float weights + post-training-quantized int8 model) that `ternkws eval`, `infer`,
