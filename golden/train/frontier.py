@@ -153,13 +153,10 @@ def collect(out_dir, epochs, augment="full"):
     holds each seed's figures. Each ternary point is compared with the learned frontier (the learned
     points' means) of the same run, and per seed with that seed's learned points (`gaps_per_seed`). A
     checkpoint whose recorded augmentation is not the folder's is refused."""
-    from dataclasses import asdict
-
     from ternkws.golden import checkpoint
     from ternkws.golden.errors import UserError
 
-    from .augment import AugmentConfig
-    expected = asdict(AugmentConfig.named(augment))
+    from .augment_presets import preset_name
     found = {}
     for seed in seeds(out_dir, epochs, augment):
         for family, name in POINTS:
@@ -168,7 +165,7 @@ def collect(out_dir, epochs, augment="full"):
                 continue
             m = checkpoint.load(path)
             meta = m.meta
-            if "augment" in meta and meta["augment"] != expected:
+            if "augment" in meta and preset_name(meta["augment"]) != augment:
                 raise UserError(f"{path}: trained with augmentation {meta['augment']}, not the '{augment}' preset its "
                                 f"folder {run_dir(epochs, augment, seed)}/ stands for; move it or retrain it")
             found.setdefault((family, name), []).append(
