@@ -23,8 +23,8 @@ import numpy as np
 BUNDLED = ("default", "iid", "baseline", "budget")
 
 
-def _training_facts(meta):
-    """What a row says of a checkpoint's training, from its meta (absent facts: None)."""
+def _meta_facts(meta):
+    """What a row takes from a checkpoint's meta: its training facts and test accuracy (absent: None)."""
     from ternkws.golden.train.augment_presets import preset_name
     augment = meta.get("augment")
     return {"dataset": meta.get("dataset"), "epochs": meta.get("epochs"), "teacher": meta.get("teacher"),
@@ -42,7 +42,7 @@ def _row(model, config_name, clips, sim_seconds, wall_seconds):
         shown = str(model.path)
     return {"file": shown, "model_id": model.model_id, "topology": model.topology.name,
             "mixer": model.topology.mixer, "pattern": model.topology.pattern if model.topology.mixer == "ternary" else None,
-            **_training_facts(model.meta), "config": config_name, "clips": len(clips),
+            **_meta_facts(model.meta), "config": config_name, "clips": len(clips),
             "bit_exact": sum(bool(c[1]) for c in clips),
             "right": sum(c[2] == expected_label(c[0], model.labels) for c in clips),
             "cycles_per_window": sorted({int(c[3]) for c in clips}),
@@ -60,7 +60,7 @@ def refresh(row):
         model = load(row["file"])
     except UserError:
         return row
-    return {**row, **_training_facts(model.meta)} if model.model_id == row["model_id"] else row
+    return {**row, **_meta_facts(model.meta)} if model.model_id == row["model_id"] else row
 
 
 def _training(r):

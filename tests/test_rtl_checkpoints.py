@@ -23,15 +23,15 @@ def test_table_counts_every_window():
     assert "| data/synth2, 30 ep | 81.23 |" in checkpoints.markdown([old])      # a row from before the fields
 
 
-def test_training_facts_name_the_preset_and_the_seed():
+def test_meta_facts_name_the_preset_and_the_seed():
     from dataclasses import asdict
 
     from ternkws.golden.train.augment_presets import AugmentConfig, preset_name
-    facts = checkpoints._training_facts({"augment": asdict(AugmentConfig.light()), "train_config": {"seed": 1}})
+    facts = checkpoints._meta_facts({"augment": asdict(AugmentConfig.light()), "train_config": {"seed": 1}})
     assert (facts["augment"], facts["seed"]) == ("light", 1)
     odd = asdict(AugmentConfig(noise=0.5))
-    assert preset_name(odd) is None and checkpoints._training_facts({"augment": odd})["augment"] == "custom"
-    assert checkpoints._training_facts({})["augment"] is None and preset_name(None) is None
+    assert preset_name(odd) is None and checkpoints._meta_facts({"augment": odd})["augment"] == "custom"
+    assert checkpoints._meta_facts({})["augment"] is None and preset_name(None) is None
 
 
 def test_kept_rows_reread_their_checkpoint(tmp_path):
