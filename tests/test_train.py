@@ -190,11 +190,13 @@ class _Interrupt(Exception):
     pass
 
 
-def test_resume_gives_the_uninterrupted_weights(tiny_splits, tmp_path):
+@pytest.mark.parametrize("ema", [None, 0.9], ids=["weights", "ema"])
+def test_resume_gives_the_uninterrupted_weights(tiny_splits, tmp_path, ema):
     """A run killed during epoch 3 and resumed from its epoch-2 state ends with the same weights, history
-    and best epoch as a run that was never interrupted (every random generator is in the state)."""
+    and best epoch as a run that was never interrupted (every random generator is in the state, and the
+    weight average with --ema)."""
     _, s = tiny_splits
-    cfg = TrainConfig(epochs=4, batch=24, lr=1e-2, augment=AugmentConfig())   # augmentation on: its RNG too
+    cfg = TrainConfig(epochs=4, batch=24, lr=1e-2, ema=ema, augment=AugmentConfig())   # augmentation on: its RNG too
     args = (s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg)
     kw = dict(progress=False, feature_map=(s.mean, s.scale), identity={"run": 1})
 
@@ -219,6 +221,53 @@ def test_resume_gives_the_uninterrupted_weights(tiny_splits, tmp_path):
     assert [e["val_acc"] for e in h] == [e["val_acc"] for e in h_ref]
     for (k, a), (_, b) in zip(ref.state_dict().items(), m.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+def test_weight_average():
+    """avg <- d avg + (1 - d) w with d = min(decay, (1 + n) / (10 + n)); integer buffers are copied; the
+    module it averages is left alone."""
+    from ternkws.golden.train.trainer import WeightAverage
+    torch.manual_seed(0)
+    m = KWSNet(TINY)
+    w0 = {k: v.clone() for k, v in m.state_dict().items()}
+    avg = WeightAverage(m, 0.5)
+    expect = {k: v.clone().double() for k, v in w0.items() if v.is_floating_point()}
+    for n in range(3):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(1.0)
+            m.state_dict()["layers.0.bn.num_batches_tracked"].fill_(7 + n)
+        avg.update(m)
+        d = min(0.5, (1 + n) / (10 + n))
+        cur = m.state_dict()
+        for k in expect:
+            expect[k] = d * expect[k] + (1 - d) * cur[k].double()
+    got = avg.module.state_dict()
+    for k, v in expect.items():
+        assert torch.allclose(got[k].double(), v, atol=1e-5), k
+    assert int(got["layers.0.bn.num_batches_tracked"]) == 9
+    some = next(k for k, _ in m.named_parameters())
+    assert not torch.equal(got[some], m.state_dict()[some])     # an average, not the module's weights
+    assert all(not p.requires_grad for p in avg.module.parameters())
+
+
+def test_fit_with_ema_keeps_the_average(tiny_splits):
+    """With --ema the kept weights are the average that was validated: fit ends with the module holding the
+    best epoch's average, and that average's val accuracy is what the history reports."""
+    from ternkws.golden.train.trainer import predict
+    _, s = tiny_splits
+    cfg = TrainConfig(epochs=3, batch=24, lr=1e-2, ema=0.9, augment=AugmentConfig.off())
+    torch.manual_seed(0)
+    m = KWSNet(TINY)
+    h, _, best = fit(m, s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg, progress=False,
+                     log=lambda *a: None)
+    vacc = float((predict(m, s.x["val"]).argmax(1) == torch.as_tensor(s.y["val"])).float().mean())
+    assert vacc == pytest.approx(h[best - 1]["val_acc"])
+    torch.manual_seed(0)
+    plain = KWSNet(TINY)
+    fit(plain, s.x["train"], s.y["train"], s.x["val"], s.y["val"], TrainConfig(**{**cfg.__dict__, "ema": None}),
+        progress=False, log=lambda *a: None)
+    assert any(not torch.equal(a, b) for a, b in zip(m.state_dict().values(), plain.state_dict().values()))
 
 
 def test_resume_refuses_another_configuration(tiny_splits, tmp_path):
@@ -246,6 +295,10 @@ def test_train_cli_topology_and_resume_errors(tmp_path, tiny_splits):
     cmd, args = _train_args(data=d, out=tmp_path / "m.npz", label_smoothing=1.5)
     with pytest.raises(UserError, match="--label-smoothing"):
         cmd.run(args)
+    for bad in (1.0, 0.0, -0.5):
+        cmd, args = _train_args(data=d, out=tmp_path / "m.npz", ema=bad)
+        with pytest.raises(UserError, match="--ema must be in"):
+            cmd.run(args)
 
 
 def test_train_cli_topology_sizes_the_family(tmp_path, tiny_splits):

@@ -4,7 +4,8 @@ Recipe (after NeMo's MatchboxNet 3x1x64 v1, adapted to a CPU budget): feature st
 split; SpecAugment + time shift + feature noise (golden/train/augment.py); AdamW (weight decay on conv
 and classifier weights, none on BN and biases), linear warmup then cosine decay per step; the model of
 the epoch with the best val accuracy is kept (optional early stopping); optional knowledge distillation
-from a checkpoint (--teacher, e.g. the learned baseline). Export: golden.checkpoint.
+from a checkpoint (--teacher, e.g. the learned baseline); optionally (--ema) an exponential moving average
+of the weights is what is validated and kept. Export: golden.checkpoint.
 make_model runs the golden post-training quantization on a calibration subset of the train features;
 the int8 model is then measured with golden.network.forward_int on the test split.
 """
@@ -69,6 +70,7 @@ class TrainConfig:
     teacher: str | None = None    # knowledge distillation from this checkpoint (e.g. the learned baseline)
     kd_alpha: float = 0.5         # weight of the distillation term
     kd_temp: float = 2.0          # softmax temperature of the distillation term
+    ema: float | None = None      # validate and keep an exponential moving average of the weights (decay per step)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -105,6 +107,37 @@ def _param_groups(module, weight_decay):
     for name, p in module.named_parameters():
         (no_decay if p.ndim == 1 else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class WeightAverage:
+    """Exponential moving average of a module's state (weights and BN statistics), updated after every
+    optimizer step: avg <- d avg + (1 - d) w, with d = min(decay, (1 + n) / (10 + n)) after n updates (so
+    the average does not drag the initial weights along). Integer buffers are copied."""
+
+    def __init__(self, module, decay):
+        self.decay = decay
+        self.n = 0
+        self.module = copy.deepcopy(module)
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module):
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        src = module.state_dict()
+        for k, v in self.module.state_dict().items():
+            if v.is_floating_point():
+                v.lerp_(src[k], 1 - d)
+            else:
+                v.copy_(src[k])
+        self.n += 1
+
+    def state_dict(self):
+        return {"n": self.n, "module": self.module.state_dict()}
+
+    def load_state_dict(self, st):
+        self.n = st["n"]
+        self.module.load_state_dict(st["module"])
 
 
 @torch.no_grad()
@@ -150,6 +183,8 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    average = WeightAverage(module, cfg.ema) if cfg.ema else None
+    kept = average.module if average is not None else module    # what is validated and kept
     history, step_losses = [], []
     best = (-1.0, float("inf"))
     best_state, best_epoch = None, 0
@@ -172,6 +207,8 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
         rng.bit_generator.state = st["rng"]
         gen.set_state(st["gen"])
         torch.set_rng_state(st["torch_rng"])
+        if average is not None:
+            average.load_state_dict(st["average"])
         history, step_losses, best, best_state = st["history"], st["step_losses"], st["best"], st["best_state"]
         best_epoch, epoch, epochs, step = st["best_epoch"], st["epoch"], st["epochs"], st["step"]
         elapsed_before = st["elapsed"]
@@ -203,6 +240,8 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             loss.backward()
             opt.step()
             scheduler.step()
+            if average is not None:
+                average.update(module)
             step += 1
             step_losses.append(loss.item())
             tot_loss += loss.item() * len(idx)
@@ -214,7 +253,7 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
                 break
         if progress:
             bar.close()
-        vlog = predict(module, xval)
+        vlog = predict(kept, xval)
         vloss = float(F.cross_entropy(vlog, yval_t)) if len(yval) else float("nan")
         vacc = float((vlog.argmax(1) == yval_t).float().mean()) if len(yval) else 0.0
         dt = time.time() - t0
@@ -223,7 +262,7 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
         improved = (vacc, -vloss) > (best[0], -best[1])
         if improved:
             best = (vacc, vloss)
-            best_state = copy.deepcopy(module.state_dict())
+            best_state = copy.deepcopy(kept.state_dict())
             best_epoch = epoch
         log(f"epoch {epoch:3d}/{epochs}  loss {tot_loss / max(seen, 1):.4f}  train {100 * tot_ok / max(seen, 1):6.2f}%  "
             f"val loss {vloss:.4f}  val {100 * vacc:6.2f}%{'  *' if improved else ''}  "
@@ -241,6 +280,7 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
                         "rng": rng.bit_generator.state, "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
                         "history": history, "step_losses": step_losses, "best": best, "best_state": best_state,
                         "best_epoch": best_epoch, "epoch": epoch, "epochs": epochs, "step": step,
+                        "average": average.state_dict() if average is not None else None,
                         "elapsed": time.time() - t_start}, tmp)
             tmp.replace(state_file)     # a run killed mid-write keeps the previous epoch's state
         if cfg.max_steps and step >= cfg.max_steps:

@@ -65,6 +65,9 @@ def configure(parser):
     parser.add_argument("--kd-alpha", type=float, default=0.5, metavar="A",
                         help="weight of the distillation loss (default 0.5)")
     parser.add_argument("--kd-temp", type=float, default=2.0, metavar="T", help="distillation temperature (default 2)")
+    parser.add_argument("--ema", type=float, default=None, metavar="D",
+                        help="validate and keep an exponential moving average of the weights, decay D per step "
+                             "(e.g. 0.998: about 4 epochs of the default data); default: the weights themselves")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="write training curves and the test confusion matrix (PNG) and history (JSON) here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -105,6 +108,8 @@ def _check(args):
             args.teacher = str(resolve(args.teacher))
         except UserError as e:
             raise UserError(f"--teacher: {e}") from None
+    if args.ema is not None and not 0 < args.ema < 1:
+        raise UserError(f"--ema must be in (0, 1), e.g. 0.998, not {args.ema}")
     if not 0 <= args.kd_alpha <= 1 or args.kd_temp <= 0:
         raise UserError("--kd-alpha must be in [0, 1] and --kd-temp positive")
     data = Path(args.data)
@@ -152,7 +157,7 @@ def run(args):
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       label_smoothing=args.label_smoothing,
-                      kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, augment=augment)
+                      kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, ema=args.ema, augment=augment)
     train(args.data, top, cfg, args.out, plots=args.plots, name=Path(args.out).stem, description=description,
           progress=not args.quiet, resume=args.resume)
     return 0
