@@ -6,8 +6,8 @@ every logit compared with the golden int8 model (issue 12: "every checkpoint loa
     python -m ternkws.sim.checkpoints --from-sim-json build/sim_default.json --append   # a `ternkws sim --json` run
 
 Writes reports/rtl_checkpoints.{json,md}: per checkpoint its model id, topology, training facts
-(data, epochs, augmentation preset, training seed, teacher), clips bit-exact, clips right, cycles per
-window and simulation time. `--append` keeps the rows of checkpoints not simulated this time (a row is
+(data, epochs, augmentation preset, training seed, weight average (--ema), teacher), clips bit-exact, clips
+right, cycles per window and simulation time. `--append` keeps the rows of checkpoints not simulated this time (a row is
 replaced when the same file is run again; a kept row's training facts are re-read from its checkpoint
 while the file still holds the same model). Exit status 1 if any clip mismatches.
 """
@@ -30,6 +30,7 @@ def _meta_facts(meta):
     return {"dataset": meta.get("dataset"), "epochs": meta.get("epochs"), "teacher": meta.get("teacher"),
             "augment": None if augment is None else (preset_name(augment) or "custom"),
             "seed": (meta.get("train_config") or {}).get("seed"),
+            "ema": (meta.get("train_config") or {}).get("ema"),
             "int8_test_accuracy": meta.get("int8_test_accuracy")}
 
 
@@ -64,10 +65,12 @@ def refresh(row):
 
 
 def _training(r):
-    """The "training" cell: data, epochs; augmentation preset, seed; teacher (what the row knows of them)."""
+    """The "training" cell: data, epochs; augmentation preset, seed, weight average; teacher (what the row
+    knows of them)."""
     cell = f"{r['dataset']}, {r['epochs']} ep"
     extra = [f"{r['augment']} aug" if r.get("augment") else None,
-             f"seed {r['seed']}" if r.get("seed") is not None else None]
+             f"seed {r['seed']}" if r.get("seed") is not None else None,
+             f"EMA {r['ema']:g}" if r.get("ema") else None]
     cell += "".join(f", {e}" for e in extra if e)
     return cell + (f" (teacher {r['teacher']})" if r.get("teacher") else "")
 
@@ -120,7 +123,7 @@ def markdown(rows):
              "Each checkpoint through the accelerator RTL (Verilator, up5k configuration unless named) on "
              "bundled clips (golden/samples/), every logit compared with the golden int8 model "
              "(`forward_int`). Training: data, epochs, augmentation preset (golden/train/augment_presets.py), "
-             "training seed and teacher, from the checkpoint's meta. Test accuracy: the checkpoint's own "
+             "training seed, weight average (--ema) and teacher, from the checkpoint's meta. Test accuracy: the checkpoint's own "
              "speaker-held-out figure (meta).", "",
              "| checkpoint | model id | topology | 1x1 | training | int8 test % | clips bit-exact | clips right "
              "| cycles per window | simulation |",

@@ -28,7 +28,9 @@ def test_meta_facts_name_the_preset_and_the_seed():
 
     from ternkws.golden.train.augment_presets import AugmentConfig, preset_name
     facts = checkpoints._meta_facts({"augment": asdict(AugmentConfig.light()), "train_config": {"seed": 1}})
-    assert (facts["augment"], facts["seed"]) == ("light", 1)
+    assert (facts["augment"], facts["seed"], facts["ema"]) == ("light", 1, None)
+    ema = checkpoints._meta_facts({"augment": asdict(AugmentConfig()), "train_config": {"seed": 0, "ema": 0.998}})
+    assert "full aug, seed 0, EMA 0.998 |" in checkpoints.markdown([{**_row("e.npz", 2), **ema}])
     odd = asdict(AugmentConfig(noise=0.5))
     assert preset_name(odd) is None and checkpoints._meta_facts({"augment": odd})["augment"] == "custom"
     assert checkpoints._meta_facts({})["augment"] is None and preset_name(None) is None
