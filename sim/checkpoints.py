@@ -6,10 +6,11 @@ every logit compared with the golden int8 model (issue 12: "every checkpoint loa
     python -m ternkws.sim.checkpoints --from-sim-json build/sim_default.json --append   # a `ternkws sim --json` run
 
 Writes reports/rtl_checkpoints.{json,md}: per checkpoint its model id, topology, training facts
-(data, epochs, augmentation preset, training seed, weight average (--ema), teacher), clips bit-exact, clips
-right, cycles per window and simulation time. `--append` keeps the rows of checkpoints not simulated this time (a row is
-replaced when the same file is run again; a kept row's training facts are re-read from its checkpoint
-while the file still holds the same model). Exit status 1 if any clip mismatches.
+(data, epochs, augmentation preset, training seed, weight average (--ema), teacher), clips bit-exact,
+clips right, cycles per window and simulation time. `--append` keeps the rows of checkpoints not
+simulated this time (a row is replaced when the same file is run again; a kept row's training facts are
+re-read from its checkpoint while the file still holds the same model). Exit status 1 if any clip
+mismatches.
 """
 
 import argparse
@@ -123,8 +124,8 @@ def markdown(rows):
              "Each checkpoint through the accelerator RTL (Verilator, up5k configuration unless named) on "
              "bundled clips (golden/samples/), every logit compared with the golden int8 model "
              "(`forward_int`). Training: data, epochs, augmentation preset (golden/train/augment_presets.py), "
-             "training seed, weight average (--ema) and teacher, from the checkpoint's meta. Test accuracy: the checkpoint's own "
-             "speaker-held-out figure (meta).", "",
+             "training seed, weight average (--ema) and teacher, from the checkpoint's meta. Test accuracy: "
+             "the checkpoint's own speaker-held-out figure (meta).", "",
              "| checkpoint | model id | topology | 1x1 | training | int8 test % | clips bit-exact | clips right "
              "| cycles per window | simulation |",
              "|---|---|---|---|---|---:|---:|---:|---:|---:|"]
