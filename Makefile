@@ -16,7 +16,7 @@ JOBS   ?= 2
 
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 
-.PHONY: all venv test test-fast verify-full demo dataset samples train frontier rtl-checkpoints report bitstream flash clean
+.PHONY: all venv test test-fast verify-full demo dataset samples train frontier crossval rtl-checkpoints report bitstream flash clean
 
 all: test
 
@@ -73,6 +73,14 @@ rtl-checkpoints: $(STAMP)
 ## (resumable; one folder per run, build/frontier/e<EPOCHS>[-<AUGMENT>][-s<SEED>]; reports/frontier.* pool every run found)
 frontier: $(STAMP)
 	$(PY) -m ternkws.golden.train.frontier --data $(DATA) --epochs $(or $(EPOCHS),10) --augment $(or $(AUGMENT),full) --seed $(or $(SEED),0)
+
+## make crossval FOLD=0|1|2 [EPOCHS=30] [AUGMENT=light] [POINTS=...]: the frontier's points on speaker fold FOLD
+## (its data $(DATA)-fold<FOLD> synthesized first if missing; resumable; reports/crossval.* cover every fold found)
+crossval: FOLD ?= 1
+crossval: FOLD_DATA = $(if $(filter 0,$(FOLD)),$(DATA),$(DATA)-fold$(FOLD))
+crossval: $(STAMP)
+	test -f $(FOLD_DATA)/manifest.csv || $(TERNKWS) dataset --out $(FOLD_DATA) --fold $(FOLD)
+	$(PY) -m ternkws.golden.train.crossval --fold $(FOLD) --data $(FOLD_DATA) --epochs $(or $(EPOCHS),30) --augment $(or $(AUGMENT),light) $(if $(POINTS),--points $(POINTS))
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -39,11 +39,11 @@ from ternkws.golden.errors import UserError
 from .audio import SAMPLE_RATE, write_wav
 from .labels import KEYWORDS, LABELS
 from .voices import (ALL_VOICES, ENGLISH_VOICES, ESPEAK_VOICES, FESTIVAL_PACKAGES, FOREIGN_PACKAGES,
-                     FOREIGN_VOICES, GROUP_SHARE, RESERVED_VOICES, SPLIT_OF_SPEAKER, UNKNOWN_WORDS,
-                     WORDS, Voice, weight)
+                     FOLDS, FOREIGN_VOICES, GROUP_SHARE, RESERVED_VOICES, SPLIT_OF_SPEAKER,
+                     UNKNOWN_WORDS, WORDS, Voice, split_of_speaker, weight)
 
 __all__ = ["ALL_VOICES", "ENGLISH_VOICES", "ESPEAK_VOICES", "FOREIGN_VOICES", "RESERVED_VOICES",
-           "SPLIT_OF_SPEAKER", "UNKNOWN_WORDS", "WORDS", "Voice", "Base", "ClipPlan", "plan",
+           "FOLDS", "SPLIT_OF_SPEAKER", "UNKNOWN_WORDS", "WORDS", "Voice", "Base", "ClipPlan", "plan",
            "generate", "synthesize_bases", "format_summary", "draw_samples"]
 
 CLIP_SAMPLES = SAMPLE_RATE           # every clip is exactly 1 s
@@ -191,11 +191,12 @@ def check_tools(sources):
                         f"'sudo apt-get install -y --no-install-recommends {packages}'{hint}")
 
 
-def voices_by_split(sources):
+def voices_by_split(sources, fold=0):
+    split_of = split_of_speaker(fold)
     pools = {}
     for split in SPLITS:
         pool = [v for v in ALL_VOICES if source_of(v) in sources and weight(v) > 0
-                and SPLIT_OF_SPEAKER[v.speaker] == split]
+                and split_of[v.speaker] == split]
         if not pool:
             raise UserError(f"sources {','.join(sources)} have no {split} speaker (speakers are split "
                             f"by person: see golden/DATA.md); add flite or espeak to --sources")
@@ -273,11 +274,12 @@ def _stem(voice):
     return f"{voice.engine}-{voice.ident.replace('+', '-')}"
 
 
-def plan(per_class, seed, sources):
-    """Every clip's label, split, kind, word and base utterances; a pure function of its arguments."""
+def plan(per_class, seed, sources, fold=0):
+    """Every clip's label, split, kind, word and base utterances; a pure function of its arguments.
+    `fold` picks the speaker fold (voices.FOLDS): only which people each split's clips come from."""
     if per_class < 1:
         raise UserError(f"--per-class must be at least 1 (got {per_class})")
-    pools = voices_by_split(sources)
+    pools = voices_by_split(sources, fold)
     counts = split_counts(per_class)
     clips = []
     for ci, label in enumerate(LABELS):
@@ -970,16 +972,18 @@ def _pool_map(fn, items, workers, desc, progress, initargs=None):
 
 
 def generate(out_dir, per_class=DEFAULT_PER_CLASS, seed=0, jobs=None, sources=SOURCES, force=False,
-             progress=True):
-    """Synthesize the dataset into `out_dir`; return a summary dict (counts, seconds, bases)."""
+             progress=True, fold=0):
+    """Synthesize the dataset into `out_dir`; return a summary dict (counts, seconds, bases).
+    `fold` is the speaker fold (voices.FOLDS; 0, the default, is SPLIT_OF_SPEAKER)."""
     t0 = time.monotonic()
+    split_of_speaker(fold)      # refuse an unknown fold before any work
     sources = check_sources(sources)
     if jobs is None:
         jobs = os.cpu_count() or 1
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1 (got {jobs})")
     check_tools(sources)
-    clips = plan(per_class, seed, sources)
+    clips = plan(per_class, seed, sources, fold)
     out_dir = _prepare_out(out_dir, force)
 
     bases = sorted({b for c in clips for b in c.bases}, key=lambda b: b.key)
@@ -1010,6 +1014,7 @@ def generate(out_dir, per_class=DEFAULT_PER_CLASS, seed=0, jobs=None, sources=SO
     return {
         "out_dir": str(out_dir),
         "clips": len(rows),
+        "fold": fold,
         "bases": len(bases),
         "counts": {s: {lab: counts[(s, lab)] for lab in LABELS} for s in SPLITS},
         "speakers": {s: sorted({r["speaker"] for r in rows if r["split"] == s}) for s in SPLITS},

@@ -16,6 +16,7 @@ least INTELLIGIBILITY_FLOOR, and 0 below it (the voice is dropped).
 
 from dataclasses import dataclass, field
 
+from .errors import UserError
 from .labels import KEYWORDS
 
 # `unknown`: the 20 other words of Google Speech Commands v1, the 5 words v2 added, and a few more.
@@ -232,6 +233,30 @@ SPLIT_OF_SPEAKER = {
     "espeak-en-gb-scotland": "val", "espeak-en-029": "val",
     "espeak-en-us-nyc": "test", "espeak-en-gb-x-gbcwmd": "test",
 }
+
+# Speaker folds for cross-validation (`ternkws dataset --fold K`): three disjoint groups of five
+# held-out speakers, each one English recorded person, two foreign recorded people (a woman and a man)
+# and two espeak-ng accents. Fold k holds out (val, test) = FOLDS[k]; every other speaker is train.
+# Fold 0 is SPLIT_OF_SPEAKER (group B val, group A test); over the three folds every group is the test
+# split once, so a recipe's cross-validated figure is heard on 15 of the 23 speakers.
+HELD_OUT_GROUPS = {
+    "A": ("rms", "ca-ona", "cs-machac", "espeak-en-us-nyc", "espeak-en-gb-x-gbcwmd"),
+    "B": ("awb", "cs-dita", "fi-mv", "espeak-en-gb-scotland", "espeak-en-029"),
+    "C": ("slt", "fi-lj", "cs-ph", "espeak-en-us", "espeak-en-gb-x-rp"),
+}
+FOLDS = {0: ("B", "A"), 1: ("C", "B"), 2: ("A", "C")}
+
+
+def split_of_speaker(fold=0):
+    """{speaker: split} of speaker fold `fold` (0 is SPLIT_OF_SPEAKER); UserError for an unknown fold."""
+    if fold not in FOLDS:
+        raise UserError(f"--fold must be one of {', '.join(map(str, FOLDS))} (got {fold})")
+    val, test = FOLDS[fold]
+    splits = {s: "train" for s in SPLIT_OF_SPEAKER}
+    splits.update({s: "val" for s in HELD_OUT_GROUPS[val]})
+    splits.update({s: "test" for s in HELD_OUT_GROUPS[test]})
+    return splits
+
 
 # Share of each split's speech clips per group (renormalized over the groups a split has).
 GROUP_SHARE = {"english": 0.35, "foreign": 0.35, "formant": 0.30}

@@ -5,8 +5,8 @@ import os
 
 EXAMPLES = """
 ternkws dataset --out data/synth2
+ternkws dataset --out data/synth2-fold1 --fold 1
 ternkws dataset --out data/tiny --per-class 20 --sources flite --quiet
-ternkws dataset --judge --voices foreign --words all
 """
 
 
@@ -20,6 +20,10 @@ def configure(parser):
     parser.add_argument("--per-class", type=int, default=1667, metavar="N",
                         help="clips per class, all splits together (default 1667: about 20,000 clips)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (same seed, same bytes)")
+    parser.add_argument("--fold", type=int, default=0, metavar="K",
+                        help="speaker fold for cross-validation: 0 (default), 1 or 2 rotate which people "
+                             "are val and test (golden/DATA.md, Splits); same seed, same label and "
+                             "kind at every clip index")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="J",
                         help="worker processes (default: number of CPUs)")
     parser.add_argument("--sources", default="flite,festival,foreign,espeak", metavar="LIST",
@@ -45,7 +49,8 @@ def run(args):
 
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     summary = generate(args.out, per_class=args.per_class, seed=args.seed, jobs=args.jobs,
-                       sources=sources, force=args.force, progress=not args.quiet)
+                       sources=sources, force=args.force, progress=not args.quiet,
+                       fold=args.fold)
     print(format_summary(summary))
     print(f"wrote {summary['clips']} clips ({summary['bases']} synthesized words) to "
           f"{summary['out_dir']} in {summary['seconds']:.1f} s")
