@@ -146,3 +146,18 @@ def test_write_reports_and_cli(tmp_path, capsys):
     with pytest.raises(SystemExit):
         crossval.main(["--fold", "1", "--data", str(tmp_path / "nodata"), "--reports", str(tmp_path / "reports")])
     assert "manifest.csv does not exist" in capsys.readouterr().err
+
+
+def test_committed_report_is_its_json():
+    """reports/crossval.md is what markdown() makes of reports/crossval.json, and reports/accuracy.md
+    carries it (python -m ternkws.golden.train.report includes it)."""
+    from pathlib import Path
+    path = Path("reports/crossval.json")
+    if not path.is_file():
+        pytest.skip("no committed cross-validation report")
+    data = json.loads(path.read_text())
+    folds = {int(k): v["points"] for k, v in data["folds"].items()}
+    table, measured = crossval.compare(folds)
+    text = crossval.markdown(folds, table, measured, (data["epochs"], data["augment"]))
+    assert Path("reports/crossval.md").read_text() == text + "\n"
+    assert text.strip() in Path("reports/accuracy.md").read_text()

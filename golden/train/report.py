@@ -203,9 +203,10 @@ def main(argv=None):
                  "Training curves: the committed checkpoints record their training facts (epochs, time, val "
                  "accuracy) but not their per-epoch history; `ternkws train --plots DIR` draws the curves of a "
                  "new run."]
-    frontier = out / "frontier.md"      # written by python -m ternkws.golden.train.frontier (make frontier)
-    if frontier.is_file():
-        body += ["", frontier.read_text().strip()]
+    # written by python -m ternkws.golden.train.frontier (make frontier) and .crossval (make crossval)
+    for part in ("frontier.md", "crossval.md"):
+        if (out / part).is_file():
+            body += ["", (out / part).read_text().strip()]
     table = f"{BEGIN}\n" + "\n".join(body) + f"\n{END}"
     path = out / "accuracy.md"
     old = path.read_text() if path.exists() else ""
