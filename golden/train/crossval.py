@@ -165,7 +165,7 @@ def markdown(folds, table, every, key):
     gaps = [p for p in table if p["gap_mean"] is not None and p["every_fold"]]
     if gaps and len(every) > 1:
         per = [g for p in gaps for g in p["gap"].values()]
-        words = ("at or above" if min(per) >= 0 else "below" if max(per) < 0 else "partly above, partly below")
+        words = frontier.verdict_words(per)
         lines += ["", f"**Verdict over folds {', '.join(map(str, every))}:** the ternary points lie {words} the "
                       "learned frontier of their own fold (" + "; ".join(
                           f"{p['topology']} mean {100 * p['gap_mean']:+.2f}" for p in gaps)
@@ -257,9 +257,8 @@ def main(argv=None):
     try:
         frontier.select(a.points)
         if a.fold is not None and not a.report:
-            split_of_speaker(a.fold)
             data = a.data or fold_data(a.fold)
-            check_fold(data, a.fold)
+            check_fold(data, a.fold)       # an unknown fold, or another fold's data: refused here
             import os
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             import torch

@@ -215,9 +215,12 @@ def verdict(rows):
     inside = sorted((r for r in rows if r.get("ternary_minus_learned") is not None), key=lambda r: r["params"])
     if not inside:
         return None, inside
-    diffs = [r["ternary_minus_learned"] for r in inside]
-    words = "at or above" if min(diffs) >= 0 else ("below" if max(diffs) < 0 else "partly above, partly below")
-    return words, inside
+    return verdict_words([r["ternary_minus_learned"] for r in inside]), inside
+
+
+def verdict_words(diffs):
+    """Where ternary points with these differences from the learned frontier lie, in words."""
+    return "at or above" if min(diffs) >= 0 else ("below" if max(diffs) < 0 else "partly above, partly below")
 
 
 def _pct(r):
