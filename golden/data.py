@@ -26,6 +26,8 @@ from .audio import SAMPLE_RATE, read_wav
 from .labels import KEYWORDS, LABELS
 
 CLIP_SAMPLES = SAMPLE_RATE
+# Example.kind of the synthesized non-speech sounds (golden/DATA.md, "Classes and words"), besides "noise"
+SOUND_KINDS = ("tone", "chirp", "music", "clicks", "babble")
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.csv"
 GSC_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
@@ -65,6 +67,26 @@ class Example:
     path: Path | None = None
     start: int | None = None   # set for slices: first sample of the 1-s window in `path`
     gain: float = 1.0
+    kind: str | None = None    # what an unknown or silence clip holds (a word, "tone", "noise"...), if known
+
+    @property
+    def subclass(self):
+        """The label, refined by `kind` for unknown and silence ("unknown:happy", "silence:noise"): the
+        classes of the trainer's auxiliary head (TrainConfig.aux_weight). Keywords are their label."""
+        return f"{self.label}:{self.kind}" if self.kind and self.label not in KEYWORDS else self.label
+
+    @property
+    def content(self):
+        """What a non-keyword clip holds, coarsely (the rows of the accuracy report's unknown/silence
+        table): "unknown: word", "unknown: reversed word", "unknown: sound", "silence: noise",
+        "silence: sound"; None for keywords and for clips whose kind is not known."""
+        if self.label in KEYWORDS or not self.kind:
+            return None
+        if self.label == "silence":
+            return "silence: noise" if self.kind == "noise" else "silence: sound"
+        if self.kind == "reversed":
+            return "unknown: reversed word"
+        return "unknown: sound" if self.kind in SOUND_KINDS else "unknown: word"
 
     def audio(self):
         """float32 samples, exactly CLIP_SAMPLES long."""
@@ -134,8 +156,23 @@ def _synthesized(data_dir, split):
         if not file.is_file():
             raise UserError(f"{path}:{line}: {file} does not exist; the dataset is incomplete, "
                             f"regenerate it with 'ternkws dataset --out {data_dir} --force'")
-        examples.append(Example(row["label"], str(file), row["speaker"], row["split"], file))
+        examples.append(Example(row["label"], str(file), row["speaker"], row["split"], file,
+                                kind=_manifest_kind(row)))
     return examples
+
+
+def _manifest_kind(row):
+    """Example.kind of a manifest row: the word (an unknown word), "reversed" (a word played backwards),
+    else the sound's generator ("tone", "chirp", "music", "clicks", "babble", "noise"); None for keywords
+    and for manifests without the columns."""
+    if row["label"] in KEYWORDS:
+        return None
+    if row.get("word"):
+        return row["word"]
+    if "reversed=" in (row.get("augment") or ""):
+        return "reversed"
+    voice = row.get("voice") or ""
+    return voice.split(":", 1)[1] if voice.startswith(("synth:", "sox:", "mix:")) else None
 
 
 def gsc_speaker(path):
@@ -160,7 +197,8 @@ def _gsc(data_dir, split):
         for file in sorted(folder.glob("*.wav")):
             rel = f"{folder.name}/{file.name}"
             s = "test" if rel in lists["test"] else "val" if rel in lists["val"] else "train"
-            by_split[s].append(Example(label, str(file), gsc_speaker(file), s, file))
+            by_split[s].append(Example(label, str(file), gsc_speaker(file), s, file,
+                                       kind=None if label in KEYWORDS else folder.name))
     examples = []
     for s in SPLITS if split is None else (split,):
         speech = by_split[s]
@@ -210,7 +248,7 @@ def _gsc_silence(data_dir, split, n):
             gain = GSC_SILENCE_GAINS[j % len(GSC_SILENCE_GAINS)]
             examples.append(Example("silence", f"{files[i]}[{start}:{start + CLIP_SAMPLES}]*{gain}",
                                     f"background-{files[i].stem}-{split}", split, files[i],
-                                    start, gain))
+                                    start, gain, kind="noise"))
     return examples
 
 

@@ -122,9 +122,10 @@ def per_group(groups, y, pred_float, pred_int):
     return out
 
 
-def evaluate_features(model, mfccs, y, jobs=None, progress=True, speakers=None):
+def evaluate_features(model, mfccs, y, jobs=None, progress=True, speakers=None, contents=None):
     """Accuracy summary on raw MFCCs (N, T, n_mfcc) with true label indices y (model.labels order);
-    with `speakers` (one per clip) also per speaker."""
+    with `speakers` (one per clip) also per speaker; with `contents` (Example.content per clip, None for
+    keywords) also per content of the unknown and silence clips."""
     xf = normalize(mfccs, model.feature_mean, model.feature_scale)
     xq = quantize(mfccs, model.feature_mean, model.feature_scale)
     pred_float = np.argmax(float_logits(model, xf), axis=1) if len(y) else np.zeros(0, np.int64)
@@ -132,6 +133,10 @@ def evaluate_features(model, mfccs, y, jobs=None, progress=True, speakers=None):
     result = summarize(model.labels, np.asarray(y), pred_float, pred_int)
     if speakers is not None:
         result["per_speaker"] = per_group(speakers, np.asarray(y), pred_float, pred_int)
+    if contents is not None:
+        sel = np.array([c is not None for c in contents], bool)
+        result["per_content"] = per_group([c for c in contents if c is not None], np.asarray(y)[sel],
+                                          pred_float[sel], pred_int[sel]) if sel.any() else {}
     return result
 
 
@@ -149,7 +154,8 @@ def evaluate(model, data_dir, split="test", jobs=None, progress=True, limit=None
         raise UserError(f"{data_dir}: labels {unknown} are not among the model's labels {list(model.labels)}")
     feats = load_features(data_dir, examples, model.features, jobs=jobs, progress=progress, cache=cache)
     y = np.array([model.labels.index(e.label) for e in examples], np.int64)
-    result = evaluate_features(model, feats.mfcc, y, jobs, progress, speakers=[e.speaker for e in examples])
+    result = evaluate_features(model, feats.mfcc, y, jobs, progress, speakers=[e.speaker for e in examples],
+                               contents=[e.content for e in examples])
     result.update({"split": split, "data": str(data_dir), "model": model.path,
                    "model_id": model.model_id, "topology": model.topology.name,
                    "mixer": model.topology.mixer})
@@ -165,4 +171,8 @@ def format_table(result):
         lines.append(f"{name:10s} {r['n']:6d} {pct(r['accuracy_float']):>8s} {pct(r['accuracy_int8']):>8s}")
     lines.append(f"{'all':10s} {result['n']:6d} {pct(result['accuracy_float']):>8s} {pct(result['accuracy_int8']):>8s}")
     lines.append(f"int8 and float predictions agree on {pct(result['int8_float_agreement']).strip()}% of clips")
+    if result.get("per_content"):
+        lines.append(f"{'unknown and silence clips by content':40s} {'n':>6s} {'float %':>8s} {'int8 %':>8s}")
+        for name, r in result["per_content"].items():
+            lines.append(f"  {name:38s} {r['n']:6d} {pct(r['accuracy_float']):>8s} {pct(r['accuracy_int8']):>8s}")
     return "\n".join(lines)

@@ -159,5 +159,67 @@ def test_committed_report_is_its_json():
     folds = {int(k): v["points"] for k, v in data["folds"].items()}
     table, measured = crossval.compare(folds)
     text = crossval.markdown(folds, table, measured, (data["epochs"], data["augment"]))
-    assert Path("reports/crossval.md").read_text() == text + "\n"
+    recipes = {n: {int(k): v for k, v in g.items()} for n, g in data.get("recipes", {}).items()}
+    assert Path("reports/crossval.md").read_text() == text + "\n" + crossval.recipes_markdown(recipes)
     assert text.strip() in Path("reports/accuracy.md").read_text()
+
+
+def test_recipes_are_named_and_fold_zero_is_the_bundled_checkpoints(tmp_path):
+    """--recipes: unknown names refused; fold 0 reads the bundled checkpoints, or the RTL report's record of
+    a recipe with no bundled checkpoint (int8 only); other folds read build/crossval/fold<k>/recipe/."""
+    import shutil
+    with pytest.raises(UserError, match="unknown recipe nope; choose among baseline, default, default-ema"):
+        crossval.select_recipes("default,nope")
+    assert crossval.select_recipes(None) == []
+    rtl = tmp_path / "rtl.json"
+    rtl.write_text(json.dumps({"checkpoints": [{"file": "build/train/default-ema-lr1e-2-s0.npz",
+                                                "int8_test_accuracy": 0.8199}]}))
+    cv = tmp_path / "cv"
+    (cv / "fold1" / "recipe").mkdir(parents=True)
+    shutil.copy("golden/models/baseline.npz", cv / "fold1" / "recipe" / "baseline.npz")
+    rows = crossval.recipe_rows(cv, rtl)
+    assert sorted(rows) == ["baseline", "default", "default-ema"]
+    assert sorted(rows["baseline"]) == [0, 1] and rows["baseline"][0]["source"] == "golden/models/baseline.npz"
+    assert rows["baseline"][1]["source"] == str(cv / "fold1" / "recipe" / "baseline.npz")
+    assert rows["default-ema"] == {0: {"int8": 0.8199, "val": None, "dataset": "data/synth2",
+                                       "source": "build/train/default-ema-lr1e-2-s0.npz (reports/rtl_checkpoints.json)"}}
+    assert rows["default"][0]["val"] == pytest.approx(0.8258, abs=1e-4)
+
+
+def test_recipes_markdown_and_differences():
+    rec = {"baseline": {0: {"int8": 0.84, "val": 0.87, "source": "a"}, 1: {"int8": 0.80, "val": 0.8, "source": "b"},
+                        2: {"int8": 0.70, "val": 0.8, "source": "c"}},
+           "default": {0: {"int8": 0.82, "val": None, "source": "a"}, 1: {"int8": 0.76, "val": 0.8, "source": "b"},
+                       2: {"int8": 0.71, "val": 0.8, "source": "c"}},
+           "default-ema": {0: {"int8": 0.82, "val": None, "source": "a"}}}
+    text = crossval.recipes_markdown(rec)
+    assert "| 84.00 (87.00) | 80.00 (80.00) | 70.00 (80.00) | 78.00 |" in text
+    assert "| 82.00 | not run | not run | 82.00 (fold 0 only) |" in text
+    assert "default - baseline per fold: -2.00, -4.00, +1.00 (mean -1.67 points)." in text
+    assert "default-ema - baseline" not in text
+    assert crossval.recipes_markdown({}) == ""
+
+
+def test_a_rewrite_keeps_what_the_report_recorded(tmp_path):
+    """Checkpoints of another checkout are gone: the figures of the previous report stay, with where they
+    were recorded; a figure measured here replaces the record."""
+    old = {"epochs": 30, "augment": "light",
+           "folds": {"1": {"points": [{"family": "learned", "topology": "3x1x16", "params": 8508, "int8": 0.8,
+                                       "float": 0.8, "val": 0.8, "best_epoch": 1, "train_minutes": 1,
+                                       "dataset": "d1", "source": "build/crossval/fold1"}]}},
+           "recipes": {"default": {"1": {"int8": 0.7, "val": 0.7, "source": "build/x.npz"},
+                                   "2": {"int8": 0.6, "val": 0.6, "source": "build/y.npz"}}}}
+    path = tmp_path / "crossval.json"
+    path.write_text(json.dumps(old))
+    folds = {0: [], 1: [], 2: []}
+    recipes = {"default": {2: {"int8": 0.65, "val": 0.6, "source": "here.npz"}}}
+    crossval.keep_recorded(folds, recipes, (30, "light"), path)
+    assert [(r["topology"], r["source"]) for r in folds[1]] == [("3x1x16", f"{path} (recorded from build/crossval/fold1)")]
+    assert recipes["default"][1]["source"] == f"{path} (recorded from build/x.npz)"
+    assert recipes["default"][2]["source"] == "here.npz"
+    again = {"default": {1: {**recipes["default"][1]}}}
+    crossval.keep_recorded({0: [], 1: [], 2: []}, again, (30, "light"), path)     # no nesting on a rewrite
+    assert again["default"][1]["source"].count("recorded from") == 1
+    other = {0: [], 1: [], 2: []}
+    crossval.keep_recorded(other, {}, (10, "full"), path)        # another run's points are not this run's
+    assert other[1] == []

@@ -122,6 +122,14 @@ def test_fit_to_clip_odd_lengths():
     assert y.shape == (16000,) and y[7998:8001].tolist() == [1, 1, 1] and y.sum() == 3
 
 
+def test_gsc_kinds_name_the_unknown_word_and_the_noise():
+    ex = list_examples(GSC_MINI)
+    assert {e.subclass for e in ex if e.label == "unknown"} == {"unknown:bed"}     # the word folder
+    assert {e.subclass for e in ex if e.label == "silence"} == {"silence:noise"}
+    assert {e.subclass for e in ex if e.label == "yes"} == {"yes"} and all(
+        e.kind is None for e in ex if e.label in ("yes", "no"))
+
+
 def test_summarize_counts_every_label_in_order():
     counts = summarize(list_examples(GSC_MINI))
     assert list(counts) == list(LABELS)
@@ -174,6 +182,34 @@ def test_manifest_problems(tmp_path):
     root = make_synth_tree(tmp_path / "e", [], columns="file,label")
     with pytest.raises(UserError, match="missing column"):
         list_examples(root)
+
+
+def test_manifest_kinds(tmp_path):
+    """Example.kind: the unknown word, "reversed", else the sound's generator; keywords have none, and a
+    manifest without the word/voice columns gives none either."""
+    root = tmp_path / "k"
+    lines = ["file,label,word,voice,speaker,split,augment"]
+    rows = [("unknown/1.wav", "unknown", "happy", "flite:rms", "tempo=0.9"),
+            ("unknown/2.wav", "unknown", "", "flite:rms", "reversed=stop tempo=0.9"),
+            ("unknown/3.wav", "unknown", "", "synth:tone", "tone=440Hz"),
+            ("silence/4.wav", "silence", "", "sox:noise", "noise=pink"),
+            ("silence/5.wav", "silence", "", "mix:babble", "babble=4"),
+            ("yes/6.wav", "yes", "yes", "flite:rms", "")]
+    for file, label, word, voice, aug in rows:
+        (root / file).parent.mkdir(parents=True, exist_ok=True)
+        write_wav(root / file, tone(1.0))
+        lines.append(f"{file},{label},{word},{voice},rms,train,{aug}")
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    got = [(e.kind, e.subclass) for e in list_examples(root)]
+    assert [e.content for e in list_examples(root)] == ["unknown: word", "unknown: reversed word", "unknown: sound",
+                                                        "silence: noise", "silence: sound", None]
+    assert got == [("happy", "unknown:happy"), ("reversed", "unknown:reversed"),
+                   ("tone", "unknown:tone"), ("noise", "silence:noise"), ("babble", "silence:babble"),
+                   (None, "yes")]
+    bare = make_synth_tree(tmp_path / "bare", [("unknown/0.wav", "unknown", "rms", "train")],
+                           columns="file,label,speaker,split")
+    (bare / "manifest.csv").write_text("file,label,speaker,split\nunknown/0.wav,unknown,rms,train\n")
+    assert [(e.kind, e.subclass) for e in list_examples(bare)] == [(None, "unknown")]
 
 
 # ------------------------------------------------------------------------------------------ plain

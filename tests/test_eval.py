@@ -37,6 +37,10 @@ def test_eval_json(tiny, capsys):
     assert all(v["n"] == 2 for v in r["per_class"].values())
     assert 0.0 <= r["accuracy_int8"] <= 1.0
     assert sum(map(sum, r["confusion_int8"])) == 24
+    # the unknown and silence clips by content: tinydata's unknowns are two words, its silence noise
+    assert {k: v["n"] for k, v in r["per_content"].items()} == {"silence: noise": 2, "unknown: word": 2}
+    unk = r["per_class"]["unknown"]
+    assert r["per_content"]["unknown: word"]["accuracy_int8"] == unk["accuracy_int8"]
 
 
 def test_eval_matches_golden_pipeline(tiny):
@@ -59,6 +63,10 @@ def test_eval_table_and_plain_layout(tiny, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "all" in out and "float %" in out and "int8 %" in out
+    assert "by content" not in out            # a plain tree does not say what its clips hold
+    rc = main(["eval", "--data", str(tiny), "--quiet", "--jobs", "1", "--model", "default"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "unknown and silence clips by content" in out and "  unknown: word " in out
 
 
 def test_eval_bad_inputs(tiny, tmp_path, capsys):
@@ -99,6 +107,8 @@ def test_accuracy_report(tiny, tmp_path):
     assert row["model"] == "default" and row["test_n"] == 24
     assert row["trained_parameters"] == 9356 and row["ternary_entries_generated"] == 65536
     assert "| default |" in (tmp_path / "accuracy.md").read_text()
+    assert row["per_content_n"] == {"silence: noise": 2, "unknown: word": 2}
+    assert "| unknown: word | 2 |" in (tmp_path / "accuracy.md").read_text()
 
 
 def test_per_speaker_accuracy():

@@ -16,6 +16,7 @@ from ternkws.golden.train.model import KWSNet, count_trainable, load_golden_arra
 from ternkws.golden.train.tinydata import make_tiny_dataset  # noqa: E402
 from ternkws.golden.train.trainer import TrainConfig, export, fit, load_splits, preset  # noqa: E402
 from ternkws.golden.errors import UserError  # noqa: E402
+from ternkws.golden.labels import LABELS  # noqa: E402
 
 torch.set_num_threads(1)   # tiny models: one thread is as fast, and never spin-waits on a busy CI box
 
@@ -185,21 +186,48 @@ def test_train_cli_end_to_end(tmp_path, tiny_splits, capsys):
     rc = main(["train", "--data", str(d), "--out", str(out2), "--arch", "ternary", "--epochs", "1",
                "--batch", "36", "--threads", "1", "--quiet", "--teacher", str(out)])
     assert rc == 0 and checkpoint.load(out2).meta["teacher"] == "m.npz"
+    # the auxiliary sub-class head: recorded in the meta; the model keeps its 12 outputs
+    out3 = tmp_path / "aux.npz"
+    rc = main(["train", "--data", str(d), "--out", str(out3), "--epochs", "1", "--batch", "36", "--threads", "1",
+               "--quiet", "--aux-subclasses", "0.5"])
+    aux = checkpoint.load(out3)
+    assert rc == 0 and aux.meta["aux_subclasses"] == 13 and aux.meta["train_config"]["aux_weight"] == 0.5
+    assert aux.topology.n_classes == 12 and checkpoint.load(out2).meta["aux_subclasses"] is None
+
+
+def test_aux_needs_a_dataset_that_names_its_sub_classes(tmp_path, tiny_splits):
+    import csv
+    import shutil
+    d, _ = tiny_splits
+    bare = tmp_path / "bare"
+    shutil.copytree(d, bare)
+    with open(d / "manifest.csv") as f:
+        rows = [{k: r[k] for k in ("file", "label", "speaker", "split")} for r in csv.DictReader(f)]
+    with open(bare / "manifest.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    cmd, args = _train_args(data=bare, out=tmp_path / "m.npz", epochs=1, threads=1, quiet=True, aux_subclasses=0.5)
+    with pytest.raises(UserError, match="does not say what its unknown and silence clips hold"):
+        cmd.run(args)
 
 
 class _Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("ema", [None, 0.9], ids=["weights", "ema"])
-def test_resume_gives_the_uninterrupted_weights(tiny_splits, tmp_path, ema):
+@pytest.mark.parametrize("ema, aux", [(None, 0.0), (0.9, 0.0), (None, 0.5)], ids=["weights", "ema", "aux"])
+def test_resume_gives_the_uninterrupted_weights(tiny_splits, tmp_path, ema, aux):
     """A run killed during epoch 3 and resumed from its epoch-2 state ends with the same weights, history
     and best epoch as a run that was never interrupted (every random generator is in the state, and the
-    weight average with --ema)."""
+    weight average with --ema, and the auxiliary head with --aux-subclasses)."""
+    from ternkws.golden.train.trainer import subclass_targets
     _, s = tiny_splits
-    cfg = TrainConfig(epochs=4, batch=24, lr=1e-2, ema=ema, augment=AugmentConfig())   # augmentation on: its RNG too
+    cfg = TrainConfig(epochs=4, batch=24, lr=1e-2, ema=ema, aux_weight=aux,
+                      augment=AugmentConfig())   # augmentation on: its RNG too
     args = (s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg)
-    kw = dict(progress=False, feature_map=(s.mean, s.scale), identity={"run": 1})
+    kw = dict(progress=False, feature_map=(s.mean, s.scale), identity={"run": 1},
+              ysub=subclass_targets(s.subclasses["train"])[1] if aux else None)
 
     torch.manual_seed(0)
     ref = KWSNet(TINY)
@@ -270,6 +298,32 @@ def test_fit_with_ema_keeps_the_average(tiny_splits):
     assert any(not torch.equal(a, b) for a, b in zip(m.state_dict().values(), plain.state_dict().values()))
 
 
+def test_aux_head_shapes_training_and_is_not_exported(tiny_splits):
+    """--aux-subclasses: the sub-classes are the unknown words and silence kinds (tinydata names two
+    unknown words); the head changes the losses and weights, while the module keeps its 12 outputs and
+    its parameter count; without the targets it is refused."""
+    from ternkws.golden.train.trainer import subclass_targets
+    _, s = tiny_splits
+    names, ysub = subclass_targets(s.subclasses["train"])
+    assert "unknown:bed" in names and "unknown:cat" in names and "silence:noise" in names and len(names) == 13
+    assert [names[i].split(":")[0] for i in ysub] == [LABELS[k] for k in s.y["train"]]
+    runs = {}
+    for w in (0.0, 1.0):
+        cfg = TrainConfig(epochs=2, batch=24, lr=1e-2, aux_weight=w, augment=AugmentConfig.off())
+        torch.manual_seed(0)
+        m = KWSNet(TINY)
+        _, losses, _ = fit(m, s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg, progress=False,
+                           log=lambda *a: None, ysub=ysub if w else None)
+        runs[w] = (m, losses)
+    (m0, l0), (m1, l1) = runs[0.0], runs[1.0]
+    assert l1[0] > l0[0] + 0.5                        # the sub-class CE is in the loss (about log 13 at first)
+    assert m1.classifier.out_features == 12 and count_trainable(m1) == count_parameters(TINY)
+    assert any(not torch.equal(a, b) for a, b in zip(m0.state_dict().values(), m1.state_dict().values()))
+    with pytest.raises(ValueError, match="sub-class targets"):
+        fit(KWSNet(TINY), s.x["train"], s.y["train"], s.x["val"], s.y["val"],
+            TrainConfig(epochs=1, aux_weight=0.5), progress=False, log=lambda *a: None)
+
+
 def test_resume_refuses_another_configuration(tiny_splits, tmp_path):
     _, s = tiny_splits
     cfg = TrainConfig(epochs=1, batch=24, augment=AugmentConfig.off())
@@ -299,6 +353,9 @@ def test_train_cli_topology_and_resume_errors(tmp_path, tiny_splits):
         cmd, args = _train_args(data=d, out=tmp_path / "m.npz", ema=bad)
         with pytest.raises(UserError, match="--ema must be in"):
             cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", aux_subclasses=-1)
+    with pytest.raises(UserError, match="--aux-subclasses must be in"):
+        cmd.run(args)
 
 
 def test_train_cli_topology_sizes_the_family(tmp_path, tiny_splits):

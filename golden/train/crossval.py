@@ -4,6 +4,7 @@ trained once per speaker fold, so that a figure is heard on 15 people and accent
     ternkws dataset --out data/synth2-fold1 --fold 1          # fold k's data (fold 0 is data/synth2)
     python -m ternkws.golden.train.crossval --fold 1 --epochs 30 --augment light \\
         --points learned-3x1x16,learned-3x1x24,ternary-3x1x64
+    python -m ternkws.golden.train.crossval --fold 1 --recipes baseline,default,default-ema
     python -m ternkws.golden.train.crossval --report           # only rewrite reports/crossval.*
 
 Why: one split's test and val readings of the same model differ by up to 8 points (reports/accuracy.md),
@@ -18,6 +19,12 @@ seed-0 figures recorded in reports/frontier.json (the same run; the report says 
 reports/crossval.{json,md,png}: per point and fold the int8 test accuracy, the mean over the folds that
 measured it, and each ternary point's difference from the learned frontier of the same fold
 (frontier._interp_learned), then their mean.
+
+`--recipes` cross-validates the bundled models' own commands (RECIPES): fold k's learned baseline
+(build/crossval/fold<k>/recipe/baseline.npz) is trained first and is the teacher of that fold's distilled
+ternary recipes, so that no model hears the fold's test people through its teacher. Fold 0's figures are
+the bundled checkpoints' (golden/models), or a fold-0 run of the recipe in build/crossval/fold0/recipe/,
+or the record of the same command in reports/rtl_checkpoints.json (int8 only).
 """
 
 import argparse
@@ -34,6 +41,124 @@ from ternkws.golden.voices import FOLDS, HELD_OUT_GROUPS, split_of_speaker
 from . import frontier
 
 SEED = 0        # every fold's points use training seed 0 (the fold is the thing that varies)
+
+
+# The bundled models' commands: name -> (what it is, TrainConfig overrides, arch, fold-0 checkpoint, the
+# fold-0 run recorded in reports/rtl_checkpoints.json when there is no checkpoint). The ternary recipes
+# distil from the fold's own `baseline`.
+RECIPES = {
+    "baseline": ("learned 3x1x64, 20 epochs (golden/models/baseline.npz's command)",
+                 {"epochs": 20}, "learned", "golden/models/baseline.npz", None),
+    "default": ("ternary 3x1x64 grouped, 30 epochs, distilled from the fold's baseline "
+                "(golden/models/default.npz's command)",
+                {"epochs": 30, "teacher": "baseline"}, "ternary", "golden/models/default.npz", None),
+    "default-ema": ("the default's command with --ema 0.998 --lr 0.01 (README: the retraining recipe)",
+                    {"epochs": 30, "teacher": "baseline", "ema": 0.998, "lr": 0.01}, "ternary", None,
+                    "build/train/default-ema-lr1e-2-s0.npz"),
+}
+
+
+def select_recipes(names):
+    wanted = [n.strip() for n in (names or "").split(",") if n.strip()]
+    bad = [n for n in wanted if n not in RECIPES]
+    if bad:
+        raise UserError(f"--recipes: unknown recipe {', '.join(bad)}; choose among {', '.join(RECIPES)}")
+    return wanted
+
+
+def recipe_path(out_dir, fold, name):
+    return fold_out(out_dir, fold) / "recipe" / f"{name}.npz"
+
+
+def run_recipes(data, out_dir, fold, names, threads, log=print):
+    """Train fold `fold`'s recipes `names` (resumable; an existing checkpoint is kept), the fold's baseline
+    first when a distilled recipe needs it. Yields each checkpoint written."""
+    import dataclasses
+
+    from .trainer import PRESETS, TrainConfig, state_path, train
+    names = list(names)
+    if any(RECIPES[n][1].get("teacher") for n in names) and "baseline" not in names:
+        names.insert(0, "baseline")
+    for name in sorted(names, key=lambda n: n != "baseline"):
+        what, overrides, arch, _, _ = RECIPES[name]
+        out = recipe_path(out_dir, fold, name)
+        if out.is_file():
+            log(f"recipe {name}: {out} exists, kept")
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        over = dict(overrides)
+        if over.get("teacher"):
+            over["teacher"] = str(recipe_path(out_dir, fold, over["teacher"]))
+        cfg = dataclasses.replace(TrainConfig(seed=SEED, threads=threads), **over)
+        resume = state_path(out).is_file()
+        log(f"recipe {name}: {what}, seed {SEED}{', resuming' if resume else ''} -> {out}")
+        train(data, PRESETS[arch][0], cfg, out, name=name, description=f"cross-validation: {what}",
+              progress=False, log=log, resume=resume)
+        yield out
+
+
+def _recorded(file, rtl_json):
+    """int8 test accuracy of `file` in reports/rtl_checkpoints.json, or None."""
+    path = Path(rtl_json)
+    if not path.is_file():
+        return None
+    row = next((r for r in json.loads(path.read_text()).get("checkpoints", []) if r.get("file") == file), None)
+    return None if row is None or row.get("int8_test_accuracy") is None else row["int8_test_accuracy"]
+
+
+def recipe_rows(out_dir="build/crossval", rtl_json="reports/rtl_checkpoints.json"):
+    """{recipe: {fold: {int8, val, source}}} of every recipe measured on any fold."""
+    from ternkws.golden import checkpoint
+    out = {}
+    for name, (_, _, _, bundled, record) in RECIPES.items():
+        got = {}
+        for k in FOLDS:
+            path = recipe_path(out_dir, k, name)
+            if not path.is_file() and k == 0 and bundled:
+                path = Path(bundled)
+            if path.is_file():
+                meta = checkpoint.load(path).meta
+                got[k] = {"int8": meta["int8_test_accuracy"], "val": meta.get("float_val_accuracy"),
+                          "dataset": meta.get("dataset"), "source": str(path)}
+            elif k == 0 and record and (acc := _recorded(record, rtl_json)) is not None:
+                got[k] = {"int8": acc, "val": None, "dataset": "data/synth2",
+                          "source": f"{record} (reports/rtl_checkpoints.json)"}
+        if got:
+            out[name] = got
+    return out
+
+
+def recipes_markdown(rows):
+    if not rows:
+        return ""
+    ks = sorted(FOLDS)
+    lines = ["### The bundled models' recipes, cross-validated", "",
+             "The bundled checkpoints' own commands, trained once per fold (seed 0, full augmentation); the "
+             "distilled ternary recipes learn from their fold's baseline. int8 = bit-exact `forward_int` on "
+             "each fold's test split; val in brackets.", "",
+             "| recipe | " + " | ".join(f"fold {k} int8 % (val)" for k in ks) + " | mean over folds | read from |",
+             "|---|" + "---:|" * len(ks) + "---:|---|"]
+    for name, got in rows.items():
+        cells = []
+        for k in ks:
+            r = got.get(k)
+            cells.append("not run" if r is None else f"{100 * r['int8']:.2f}"
+                         + ("" if r["val"] is None else f" ({100 * r['val']:.2f})"))
+        mean = f"{100 * np.mean([r['int8'] for r in got.values()]):.2f}" + (
+            "" if sorted(got) == ks else f" (fold {', '.join(map(str, sorted(got)))} only)")
+        src = "; ".join(f"{k}: {got[k]['source']}" for k in sorted(got))
+        lines.append(f"| {name}: {RECIPES[name][0]} | " + " | ".join(cells) + f" | {mean} | {src} |")
+    full = {n: g for n, g in rows.items() if sorted(g) == ks}
+    if "baseline" in full:
+        b = full["baseline"]
+        for n, g in full.items():
+            if n != "baseline":
+                d = [g[k]["int8"] - b[k]["int8"] for k in ks]
+                lines.append("")
+                lines.append(f"{n} - baseline per fold: " + ", ".join(f"{100 * x:+.2f}" for x in d)
+                             + f" (mean {100 * np.mean(d):+.2f} points).")
+    lines.append("")
+    return "\n".join(lines)
 
 
 def fold_data(fold, base="data/synth2"):
@@ -214,11 +339,42 @@ def plot(folds, table, path):
     plt.close(fig)
 
 
+def _recorded_source(source, path):
+    return source if str(source).startswith(str(path)) else f"{path} (recorded from {source})"
+
+
+def keep_recorded(folds, recipes, key, path):
+    """Add what the report at `path` (reports/crossval.json) recorded for the same run `key` and is not
+    measured here (its checkpoints are in another checkout's build/): a rewrite never loses a fold's
+    figures. Points are matched by (family, topology), recipes by name and fold; the source says where a
+    figure was recorded."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    old = json.loads(path.read_text())
+    if (old.get("epochs"), old.get("augment")) == tuple(key):
+        for k, fold in old.get("folds", {}).items():
+            rows = folds.setdefault(int(k), [])
+            have = {(r["family"], r["topology"]) for r in rows}
+            rows += [{**r, "source": _recorded_source(r["source"], path)} for r in fold.get("points", [])
+                     if (r["family"], r["topology"]) not in have]
+    for name, got in old.get("recipes", {}).items():
+        if name in RECIPES:
+            mine = recipes.setdefault(name, {})
+            for k, r in got.items():
+                mine.setdefault(int(k), {**r, "source": _recorded_source(r["source"], path)})
+
+
 def write_reports(key, out_dir="build/crossval", reports="reports", frontier_out="build/frontier"):
-    """reports/crossval.{json,md,png} for the run `key` (epochs, augment) over every fold."""
+    """reports/crossval.{json,md,png} for the run `key` (epochs, augment) over every fold; figures recorded
+    by the previous report and not measured here are kept (keep_recorded)."""
     reports = Path(reports)
     folds = {k: fold_rows(k, *key, out_dir=out_dir, frontier_out=frontier_out,
                           frontier_json=reports / "frontier.json") for k in FOLDS}
+    recipes = recipe_rows(out_dir, reports / "rtl_checkpoints.json")
+    keep_recorded(folds, recipes, key, reports / "crossval.json")
+    for name in recipes:
+        recipes[name] = dict(sorted(recipes[name].items()))
     table, every = compare(folds)
     reports.mkdir(parents=True, exist_ok=True)
     with open(reports / "crossval.json", "w") as f:
@@ -228,8 +384,9 @@ def write_reports(key, out_dir="build/crossval", reports="reports", frontier_out
                              for k, rows in folds.items()},
                    "points": [{**p, "int8": {str(k): v for k, v in p["int8"].items()},
                                "val": {str(k): v for k, v in p["val"].items()},
-                               "gap": {str(k): v for k, v in p["gap"].items()}} for p in table]}, f, indent=1)
-    (reports / "crossval.md").write_text(markdown(folds, table, every, key) + "\n")
+                               "gap": {str(k): v for k, v in p["gap"].items()}} for p in table],
+                   "recipes": {n: {str(k): v for k, v in g.items()} for n, g in recipes.items()}}, f, indent=1)
+    (reports / "crossval.md").write_text(markdown(folds, table, every, key) + "\n" + recipes_markdown(recipes))
     if table:
         plot(folds, table, reports / "crossval.png")
     return folds, table, every
@@ -251,12 +408,24 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--points", default="learned-3x1x16,learned-3x1x24,ternary-3x1x64", metavar="LIST",
                    help="points to train (frontier names; default learned-3x1x16,learned-3x1x24,ternary-3x1x64)")
+    p.add_argument("--recipes", default=None, metavar="LIST",
+                   help=f"with --fold: train the bundled models' recipes instead of points ({', '.join(RECIPES)}; "
+                        "the fold's baseline first, the teacher of the others)")
     p.add_argument("--report", action="store_true", help="only rewrite the reports")
     a = p.parse_args(argv)
     key = (a.epochs, a.augment)
     try:
         frontier.select(a.points)
-        if a.fold is not None and not a.report:
+        recipes = select_recipes(a.recipes)
+        if a.fold is not None and not a.report and recipes:
+            data = a.data or fold_data(a.fold)
+            check_fold(data, a.fold)
+            import os
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            for _ in run_recipes(data, a.out, a.fold, recipes, a.threads,
+                                 log=lambda s: print(f"fold {a.fold}: {s}", flush=True)):
+                write_reports(key, a.out, a.reports, a.frontier_out)
+        elif a.fold is not None and not a.report:
             data = a.data or fold_data(a.fold)
             check_fold(data, a.fold)       # an unknown fold, or another fold's data: refused here
             import os

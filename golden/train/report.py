@@ -65,6 +65,8 @@ def model_row(name, model, result):
         "per_class_n": {k: v["n"] for k, v in result["per_class"].items()},
         "per_speaker_int8": {k: v["accuracy_int8"] for k, v in result.get("per_speaker", {}).items()},
         "per_speaker_n": {k: v["n"] for k, v in result.get("per_speaker", {}).items()},
+        "per_content_int8": {k: v["accuracy_int8"] for k, v in result.get("per_content", {}).items()},
+        "per_content_n": {k: v["n"] for k, v in result.get("per_content", {}).items()},
         "labels": result["labels"],
         "confusion_int8": result["confusion_int8"],
         "float_val_accuracy": meta.get("float_val_accuracy"),
@@ -118,6 +120,21 @@ def per_speaker_markdown(rows):
     for k in speakers:
         cells = [f"{100 * r['per_speaker_int8'][k]:.1f}" if k in r["per_speaker_int8"] else "-" for r in rows]
         lines.append(f"| {k} | {rows[0]['per_speaker_n'][k]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_content_markdown(rows):
+    """Accuracy on the unknown and silence clips by what they hold (Example.content): other words, words
+    played backwards, non-speech sounds, noise."""
+    contents = sorted(rows[0].get("per_content_n", {}))
+    if not contents:
+        return ""
+    lines = ["| clips of | clips | " + " | ".join(f"{r['model']} int8 %" for r in rows) + " |",
+             "|---|---:|" + "---:|" * len(rows)]
+    for k in contents:
+        cells = [f"{100 * r['per_content_int8'][k]:.1f}" if k in r.get("per_content_int8", {}) else "-"
+                 for r in rows]
+        lines.append(f"| {k} | {rows[0]['per_content_n'][k]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -198,8 +215,12 @@ def main(argv=None):
     if rows:
         body += ["", "![accuracy](accuracy.png)", "", "Per class (int8):", "", per_class_markdown(rows), "",
                  "Per speaker (int8; speaker-held-out: none of these people or accents is in train):", "",
-                 per_speaker_markdown(rows), "",
-                 "Largest confusions (true -> predicted, int8 clips):", "", confusions_markdown(rows), "",
+                 per_speaker_markdown(rows), ""]
+        content = per_content_markdown(rows)
+        if content:
+            body += ["The unknown and silence clips by what they hold (int8; a clip is right when it gets its "
+                     "class, unknown or silence):", "", content, ""]
+        body += ["Largest confusions (true -> predicted, int8 clips):", "", confusions_markdown(rows), "",
                  "Training curves: the committed checkpoints record their training facts (epochs, time, val "
                  "accuracy) but not their per-epoch history; `ternkws train --plots DIR` draws the curves of a "
                  "new run."]

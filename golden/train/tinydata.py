@@ -2,6 +2,8 @@
 
 Each class is a distinct tone pattern (keywords: two tones whose frequencies depend on the class; silence:
 low noise; unknown: a chirp) at a random offset, with noise. Speakers are fake ids, one set per split.
+The manifest names two unknown "words" (bed, cat; the same chirp) and the silence as noise, so that the
+clips have sub-classes (Example.subclass) like the synthesized set's.
 """
 
 import csv
@@ -47,7 +49,9 @@ def make_tiny_dataset(out, per_class=(6, 2, 2), seed=0):
                 name = f"{label}/{k:02d}{i:04d}-tone.wav"
                 write_wav(out / name, tiny_clip(k, rng))
                 speaker = f"tone-{split}" if label != "silence" else f"noise-{split}"
-                rows.append({"file": name, "label": label, "word": label, "voice": "tone:sine",
+                word = {"unknown": ("bed", "cat")[i % 2], "silence": ""}.get(label, label)
+                voice = "sox:noise" if label == "silence" else "tone:sine"
+                rows.append({"file": name, "label": label, "word": word, "voice": voice,
                              "speaker": speaker, "split": split, "augment": ""})
                 i += 1
     with open(out / "manifest.csv", "w", newline="") as f:

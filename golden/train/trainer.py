@@ -71,6 +71,7 @@ class TrainConfig:
     kd_alpha: float = 0.5         # weight of the distillation term
     kd_temp: float = 2.0          # softmax temperature of the distillation term
     ema: float | None = None      # validate and keep an exponential moving average of the weights (decay per step)
+    aux_weight: float = 0.0       # weight of the auxiliary sub-class head's loss (0: no head); see fit()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -83,11 +84,19 @@ class Splits:
     mean: np.ndarray
     scale: np.ndarray
     counts: dict
+    subclasses: dict = field(default_factory=dict)   # split -> Example.subclass of every clip
+
+
+def subclass_targets(names):
+    """(class names in a fixed order, index of every clip) of a split's Example.subclass list."""
+    order = sorted(set(names))
+    pos = {n: i for i, n in enumerate(order)}
+    return order, np.array([pos[n] for n in names], np.int64)
 
 
 def load_splits(data_dir, cfg=FeatureConfig(), progress=True, jobs=None):
     data_dir = Path(data_dir)
-    x, y, raw, counts = {}, {}, {}, {}
+    x, y, raw, counts, subs = {}, {}, {}, {}, {}
     for split in ("train", "val", "test"):
         try:
             examples = list_examples(data_dir, split)
@@ -96,10 +105,11 @@ def load_splits(data_dir, cfg=FeatureConfig(), progress=True, jobs=None):
         fs = load_features(data_dir, examples, cfg, jobs=jobs, progress=progress)
         raw[split], y[split] = fs.mfcc, fs.labels
         counts[split] = summarize(examples)
+        subs[split] = [e.subclass for e in examples]
     mean, scale = feature_stats(raw["train"])
     for split in raw:
         x[split] = normalize(raw[split], mean, scale)
-    return Splits(x, y, raw, mean, scale, counts)
+    return Splits(x, y, raw, mean, scale, counts, subs)
 
 
 def _param_groups(module, weight_decay):
@@ -149,12 +159,17 @@ def predict(module, x, batch=512):
 
 
 def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print, feature_map=None,
-        teacher=None, state_file=None, resume=False, identity=None):
+        teacher=None, state_file=None, resume=False, identity=None, ysub=None):
     """Train `module` in place; returns (history per epoch, per-step losses, best epoch).
 
     feature_map: (mean, scale) of the normalized features, needed by the warp augmentation.
     teacher: a KWSNet in eval mode whose softened outputs on the same augmented batch are distilled
     (Hinton et al. 2015): loss = (1 - a) CE + a T^2 KL(teacher_T || student_T).
+    ysub: with cfg.aux_weight > 0, each train clip's sub-class index (subclass_targets: the unknown words
+    one by one, the non-speech sounds by kind): a second linear head on the pooled features learns them,
+    adding aux_weight * CE(aux head, ysub) to the loss, so that the features tell apart what the single
+    `unknown` and `silence` outputs lump together (the ternary models fit half of the train unknowns
+    without it). The head is training-only: not validated, not exported.
     state_file: after every epoch the whole training state (weights, optimizer, schedule, every random
     generator, history, best weights) is written there; with `resume` a run continues from it and
     gives the same weights as an uninterrupted run. `identity`: what must match to resume (topology,
@@ -167,11 +182,18 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
     xtr_t = torch.as_tensor(xtr)
     ytr_t = torch.as_tensor(ytr)
     yval_t = torch.as_tensor(yval)
+    aux = None
+    if cfg.aux_weight:
+        if ysub is None:
+            raise ValueError("aux_weight needs the sub-class targets (ysub)")
+        ysub_t = torch.as_tensor(ysub)
+        aux = torch.nn.Linear(module.top.final_channels, int(ysub_t.max()) + 1)
     steps_per_epoch = max(1, math.ceil(len(xtr) / cfg.batch))
     sched = {"total": cfg.epochs * steps_per_epoch}
     if cfg.max_steps:
         sched["total"] = min(sched["total"], cfg.max_steps)
-    opt = torch.optim.AdamW(_param_groups(module, cfg.weight_decay), lr=cfg.lr)
+    trained = torch.nn.ModuleDict({"net": module} | ({"aux": aux} if aux is not None else {}))
+    opt = torch.optim.AdamW(_param_groups(trained, cfg.weight_decay), lr=cfg.lr)
 
     def lr_at(step):
         total = sched["total"]
@@ -201,6 +223,8 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             raise UserError(f"--resume: {state_file} is a run of another configuration (differs in "
                             f"{', '.join(diff)}); delete it or train without --resume")
         module.load_state_dict(st["module"])
+        if aux is not None:
+            aux.load_state_dict(st["aux"])
         opt.load_state_dict(st["opt"])
         sched["total"] = st["sched_total"]
         scheduler.load_state_dict(st["scheduler"])
@@ -229,13 +253,19 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             idx = torch.as_tensor(order[b * cfg.batch:(b + 1) * cfg.batch])
             xb = augmenter(xtr_t[idx], gen)
             yb = ytr_t[idx]
-            logits = module(xb)
+            if aux is None:
+                logits = module(xb)
+            else:
+                pooled = module.features(xb).mean(dim=1)
+                logits = module.classifier(pooled)
             loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
             if teacher is not None:
                 with torch.no_grad():
                     soft = F.softmax(teacher(xb) / cfg.kd_temp, dim=1)
                 kd = F.kl_div(F.log_softmax(logits / cfg.kd_temp, dim=1), soft, reduction="batchmean")
                 loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * cfg.kd_temp ** 2 * kd
+            if aux is not None:
+                loss = loss + cfg.aux_weight * F.cross_entropy(aux(pooled), ysub_t[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -276,6 +306,7 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
         if state_file is not None:
             tmp = Path(str(state_file) + ".tmp")
             torch.save({"identity": identity, "module": module.state_dict(), "opt": opt.state_dict(),
+                        "aux": aux.state_dict() if aux is not None else None,
                         "scheduler": scheduler.state_dict(), "sched_total": sched["total"],
                         "rng": rng.bit_generator.state, "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
                         "history": history, "step_losses": step_losses, "best": best, "best_state": best_state,
@@ -348,6 +379,13 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     log(f"model {name}: {top.name} mixer={top.mixer}, {n_params} trained parameters, "
         f"{count_ternary_entries(top)} 1x1 entries")
     teacher = load_teacher(cfg.teacher, splits, log) if cfg.teacher else None
+    sub_names, ysub = subclass_targets(splits.subclasses["train"])
+    if cfg.aux_weight:
+        if len(sub_names) <= len(set(splits.y["train"].tolist())):
+            raise UserError(f"--aux-subclasses: {data_dir} does not say what its unknown and silence clips "
+                            f"hold (no manifest word/voice columns, not a Speech Commands tree), so there "
+                            f"are no sub-classes to learn; train without it")
+        log(f"auxiliary head: {len(sub_names)} sub-classes (weight {cfg.aux_weight:g})")
     skip = {"threads", "eval_jobs", "minutes", "patience", "augment"}
     identity = {"topology": top.to_dict(), "data": str(data_dir), "counts": n,
                 "recipe": {k: v for k, v in asdict(cfg).items() if k not in skip}, "augment": asdict(cfg.augment)}
@@ -358,7 +396,8 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     history, step_losses, best_epoch = fit(module, splits.x["train"], splits.y["train"], splits.x["val"],
                                            splits.y["val"], cfg, progress=progress, log=log,
                                            feature_map=(splits.mean, splits.scale), teacher=teacher,
-                                           state_file=sfile, resume=resume, identity=identity)
+                                           state_file=sfile, resume=resume, identity=identity,
+                                           ysub=ysub if cfg.aux_weight else None)
     t_train = sum(h["seconds"] for h in history)      # epochs' wall time, over every resumed part
     rng = np.random.default_rng(cfg.seed + 1)
     calib_idx = np.sort(rng.choice(n["train"], size=min(cfg.calib, n["train"]), replace=False))
@@ -375,6 +414,7 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
         "train_seconds": round(t_train, 1),
         "train_config": {k: v for k, v in asdict(cfg).items() if k != "augment"},
         "teacher": Path(cfg.teacher).name if cfg.teacher else None,
+        "aux_subclasses": len(sub_names) if cfg.aux_weight else None,
         "augment": asdict(cfg.augment),
         "calibration": f"{len(calib_idx)} random train clips, golden PTQ (percentile "
                        f"{_calib_percentile()})",

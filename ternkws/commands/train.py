@@ -68,6 +68,10 @@ def configure(parser):
     parser.add_argument("--ema", type=float, default=None, metavar="D",
                         help="validate and keep an exponential moving average of the weights, decay D per step "
                              "(e.g. 0.998: about 4 epochs of the default data); default: the weights themselves")
+    parser.add_argument("--aux-subclasses", type=float, default=0.0, metavar="W",
+                        help="train with an auxiliary head that tells apart the words and sounds inside unknown "
+                             "and silence, its loss weighted W (e.g. 0.5; default 0: none); the model keeps its "
+                             "12 outputs")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="write training curves and the test confusion matrix (PNG) and history (JSON) here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -110,6 +114,8 @@ def _check(args):
             raise UserError(f"--teacher: {e}") from None
     if args.ema is not None and not 0 < args.ema < 1:
         raise UserError(f"--ema must be in (0, 1), e.g. 0.998, not {args.ema}")
+    if not 0 <= args.aux_subclasses <= 10:
+        raise UserError(f"--aux-subclasses must be in [0, 10], e.g. 0.5, not {args.aux_subclasses}")
     if not 0 <= args.kd_alpha <= 1 or args.kd_temp <= 0:
         raise UserError("--kd-alpha must be in [0, 1] and --kd-temp positive")
     data = Path(args.data)
@@ -157,7 +163,8 @@ def run(args):
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       label_smoothing=args.label_smoothing,
-                      kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, ema=args.ema, augment=augment)
+                      kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, ema=args.ema,
+                      aux_weight=args.aux_subclasses, augment=augment)
     train(args.data, top, cfg, args.out, plots=args.plots, name=Path(args.out).stem, description=description,
           progress=not args.quiet, resume=args.resume)
     return 0
