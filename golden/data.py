@@ -26,8 +26,6 @@ from .audio import SAMPLE_RATE, read_wav
 from .labels import KEYWORDS, LABELS
 
 CLIP_SAMPLES = SAMPLE_RATE
-# Example.kind of the synthesized non-speech sounds (golden/DATA.md, "Classes and words"), besides "noise"
-SOUND_KINDS = ("tone", "chirp", "music", "clicks", "babble")
 SPLITS = ("train", "val", "test")
 MANIFEST = "manifest.csv"
 GSC_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}
@@ -67,11 +65,11 @@ class Example:
     path: Path | None = None
     start: int | None = None   # set for slices: first sample of the 1-s window in `path`
     gain: float = 1.0
-    kind: str | None = None    # what an unknown or silence clip holds (a word, "tone", "noise"...), if known
+    kind: str | None = None    # what an unknown or silence clip holds (a word, "<tone>", "<noise>"...), if known
 
     @property
     def subclass(self):
-        """The label, refined by `kind` for unknown and silence ("unknown:happy", "silence:noise"): the
+        """The label, refined by `kind` for unknown and silence ("unknown:happy", "silence:<noise>"): the
         classes of the trainer's auxiliary head (TrainConfig.aux_weight). Keywords are their label."""
         return f"{self.label}:{self.kind}" if self.kind and self.label not in KEYWORDS else self.label
 
@@ -83,10 +81,10 @@ class Example:
         if self.label in KEYWORDS or not self.kind:
             return None
         if self.label == "silence":
-            return "silence: noise" if self.kind == "noise" else "silence: sound"
-        if self.kind == "reversed":
+            return "silence: noise" if self.kind == "<noise>" else "silence: sound"
+        if self.kind == "<reversed>":
             return "unknown: reversed word"
-        return "unknown: sound" if self.kind in SOUND_KINDS else "unknown: word"
+        return "unknown: sound" if self.kind.startswith("<") else "unknown: word"
 
     def audio(self):
         """float32 samples, exactly CLIP_SAMPLES long."""
@@ -162,17 +160,18 @@ def _synthesized(data_dir, split):
 
 
 def _manifest_kind(row):
-    """Example.kind of a manifest row: the word (an unknown word), "reversed" (a word played backwards),
-    else the sound's generator ("tone", "chirp", "music", "clicks", "babble", "noise"); None for keywords
-    and for manifests without the columns."""
+    """Example.kind of a manifest row: the word (an unknown word), "<reversed>" (a word played backwards),
+    else the sound's generator in angle brackets ("<tone>", "<chirp>", "<music>", "<clicks>", "<babble>",
+    "<noise>": never a word, so the word "music" stays a word); None for keywords and for manifests
+    without the columns."""
     if row["label"] in KEYWORDS:
         return None
     if row.get("word"):
         return row["word"]
     if "reversed=" in (row.get("augment") or ""):
-        return "reversed"
+        return "<reversed>"
     voice = row.get("voice") or ""
-    return voice.split(":", 1)[1] if voice.startswith(("synth:", "sox:", "mix:")) else None
+    return f"<{voice.split(':', 1)[1]}>" if voice.startswith(("synth:", "sox:", "mix:")) else None
 
 
 def gsc_speaker(path):
@@ -248,7 +247,7 @@ def _gsc_silence(data_dir, split, n):
             gain = GSC_SILENCE_GAINS[j % len(GSC_SILENCE_GAINS)]
             examples.append(Example("silence", f"{files[i]}[{start}:{start + CLIP_SAMPLES}]*{gain}",
                                     f"background-{files[i].stem}-{split}", split, files[i],
-                                    start, gain, kind="noise"))
+                                    start, gain, kind="<noise>"))
     return examples
 
 

@@ -125,7 +125,7 @@ def test_fit_to_clip_odd_lengths():
 def test_gsc_kinds_name_the_unknown_word_and_the_noise():
     ex = list_examples(GSC_MINI)
     assert {e.subclass for e in ex if e.label == "unknown"} == {"unknown:bed"}     # the word folder
-    assert {e.subclass for e in ex if e.label == "silence"} == {"silence:noise"}
+    assert {e.subclass for e in ex if e.label == "silence"} == {"silence:<noise>"}
     assert {e.subclass for e in ex if e.label == "yes"} == {"yes"} and all(
         e.kind is None for e in ex if e.label in ("yes", "no"))
 
@@ -185,13 +185,16 @@ def test_manifest_problems(tmp_path):
 
 
 def test_manifest_kinds(tmp_path):
-    """Example.kind: the unknown word, "reversed", else the sound's generator; keywords have none, and a
+    """Example.kind: the unknown word, "<reversed>", else the sound's generator in brackets (the word "music"
+    is a word, the sound <music> a sound); keywords have none, and a
     manifest without the word/voice columns gives none either."""
     root = tmp_path / "k"
     lines = ["file,label,word,voice,speaker,split,augment"]
     rows = [("unknown/1.wav", "unknown", "happy", "flite:rms", "tempo=0.9"),
             ("unknown/2.wav", "unknown", "", "flite:rms", "reversed=stop tempo=0.9"),
             ("unknown/3.wav", "unknown", "", "synth:tone", "tone=440Hz"),
+            ("unknown/7.wav", "unknown", "music", "flite:rms", "tempo=0.9"),
+            ("unknown/8.wav", "unknown", "", "synth:music", "chord=minor@53"),
             ("silence/4.wav", "silence", "", "sox:noise", "noise=pink"),
             ("silence/5.wav", "silence", "", "mix:babble", "babble=4"),
             ("yes/6.wav", "yes", "yes", "flite:rms", "")]
@@ -202,9 +205,11 @@ def test_manifest_kinds(tmp_path):
     (root / "manifest.csv").write_text("\n".join(lines) + "\n")
     got = [(e.kind, e.subclass) for e in list_examples(root)]
     assert [e.content for e in list_examples(root)] == ["unknown: word", "unknown: reversed word", "unknown: sound",
+                                                        "unknown: word", "unknown: sound",
                                                         "silence: noise", "silence: sound", None]
-    assert got == [("happy", "unknown:happy"), ("reversed", "unknown:reversed"),
-                   ("tone", "unknown:tone"), ("noise", "silence:noise"), ("babble", "silence:babble"),
+    assert got == [("happy", "unknown:happy"), ("<reversed>", "unknown:<reversed>"), ("<tone>", "unknown:<tone>"),
+                   ("music", "unknown:music"), ("<music>", "unknown:<music>"),
+                   ("<noise>", "silence:<noise>"), ("<babble>", "silence:<babble>"),
                    (None, "yes")]
     bare = make_synth_tree(tmp_path / "bare", [("unknown/0.wav", "unknown", "rms", "train")],
                            columns="file,label,speaker,split")
