@@ -417,24 +417,18 @@ def main(argv=None):
     try:
         frontier.select(a.points)
         recipes = select_recipes(a.recipes)
-        if a.fold is not None and not a.report and recipes:
-            data = a.data or fold_data(a.fold)
-            check_fold(data, a.fold)
-            import os
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            for _ in run_recipes(data, a.out, a.fold, recipes, a.threads,
-                                 log=lambda s: print(f"fold {a.fold}: {s}", flush=True)):
-                write_reports(key, a.out, a.reports, a.frontier_out)
-        elif a.fold is not None and not a.report:
+        if a.fold is not None and not a.report:
             data = a.data or fold_data(a.fold)
             check_fold(data, a.fold)       # an unknown fold, or another fold's data: refused here
             import os
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             import torch
             torch.set_num_threads(a.threads)
-            for _ in frontier.run_points(data, fold_out(a.out, a.fold), a.epochs, a.threads, SEED,
-                                         log=lambda s: print(f"fold {a.fold}: {s}", flush=True),
-                                         points=a.points, augment=a.augment):
+            log = lambda s: print(f"fold {a.fold}: {s}", flush=True)  # noqa: E731
+            runs = (run_recipes(data, a.out, a.fold, recipes, a.threads, log=log) if recipes else
+                    frontier.run_points(data, fold_out(a.out, a.fold), a.epochs, a.threads, SEED, log=log,
+                                        points=a.points, augment=a.augment))
+            for _ in runs:
                 write_reports(key, a.out, a.reports, a.frontier_out)
         folds, table, every = write_reports(key, a.out, a.reports, a.frontier_out)
     except UserError as e:

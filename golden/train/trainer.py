@@ -379,7 +379,7 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
     log(f"model {name}: {top.name} mixer={top.mixer}, {n_params} trained parameters, "
         f"{count_ternary_entries(top)} 1x1 entries")
     teacher = load_teacher(cfg.teacher, splits, log) if cfg.teacher else None
-    sub_names, ysub = subclass_targets(splits.subclasses["train"])
+    sub_names, ysub = subclass_targets(splits.subclasses["train"]) if cfg.aux_weight else ([], None)
     if cfg.aux_weight:
         if len(sub_names) <= len(set(splits.y["train"].tolist())):
             raise UserError(f"--aux-subclasses: {data_dir} does not say what its unknown and silence clips "
@@ -397,7 +397,7 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
                                            splits.y["val"], cfg, progress=progress, log=log,
                                            feature_map=(splits.mean, splits.scale), teacher=teacher,
                                            state_file=sfile, resume=resume, identity=identity,
-                                           ysub=ysub if cfg.aux_weight else None)
+                                           ysub=ysub)
     t_train = sum(h["seconds"] for h in history)      # epochs' wall time, over every resumed part
     rng = np.random.default_rng(cfg.seed + 1)
     calib_idx = np.sort(rng.choice(n["train"], size=min(cfg.calib, n["train"]), replace=False))
