@@ -14,7 +14,7 @@ from ternkws.golden.topology import Block, Topology, count_parameters  # noqa: E
 from ternkws.golden.train.augment import WARP_BANK, AugmentConfig, Augmenter, augment, warp_matrices  # noqa: E402
 from ternkws.golden.train.model import KWSNet, count_trainable, load_golden_arrays, to_golden_arrays  # noqa: E402
 from ternkws.golden.train.tinydata import make_tiny_dataset  # noqa: E402
-from ternkws.golden.train.trainer import TrainConfig, export, fit, load_splits, preset  # noqa: E402
+from ternkws.golden.train.trainer import TrainConfig, export, fit, load_splits, predict, preset  # noqa: E402
 from ternkws.golden.errors import UserError  # noqa: E402
 from ternkws.golden.labels import LABELS  # noqa: E402
 
@@ -282,7 +282,6 @@ def test_weight_average():
 def test_fit_with_ema_keeps_the_average(tiny_splits):
     """With --ema the kept weights are the average that was validated: fit ends with the module holding the
     best epoch's average, and that average's val accuracy is what the history reports."""
-    from ternkws.golden.train.trainer import predict
     _, s = tiny_splits
     cfg = TrainConfig(epochs=3, batch=24, lr=1e-2, ema=0.9, augment=AugmentConfig.off())
     torch.manual_seed(0)
@@ -356,6 +355,10 @@ def test_train_cli_topology_and_resume_errors(tmp_path, tiny_splits):
     cmd, args = _train_args(data=d, out=tmp_path / "m.npz", aux_subclasses=-1)
     with pytest.raises(UserError, match="--aux-subclasses must be in"):
         cmd.run(args)
+    for bad in (0, 1025):
+        cmd, args = _train_args(data=d, out=tmp_path / "m.npz", final_channels=bad)
+        with pytest.raises(UserError, match=r"--final-channels must be in \[1, 1024\]"):
+            cmd.run(args)
 
 
 def test_train_cli_topology_sizes_the_family(tmp_path, tiny_splits):
@@ -368,3 +371,31 @@ def test_train_cli_topology_sizes_the_family(tmp_path, tiny_splits):
     top = checkpoint.load(out).topology
     assert top.mixer == "learned" and [b.channels for b in top.blocks] == [8, 8]
     assert (top.prologue_channels, top.epilogue_channels, top.final_channels) == (16, 16, 16)
+    wide = tmp_path / "wide.npz"
+    rc = main(["train", "--data", str(d), "--out", str(wide), "--topology", "2x1x8", "--final-channels", "40",
+               "--epochs", "1", "--batch", "36", "--threads", "1", "--quiet"])
+    model = checkpoint.load(wide)
+    top = model.topology
+    assert rc == 0 and (top.prologue_channels, top.epilogue_channels, top.final_channels) == (16, 16, 40)
+    assert model.float_arrays["classifier.weight"].shape == (12, 40)
+
+
+def test_unknown_weight_pulls_toward_unknown(tiny_splits):
+    """--unknown-weight W: unknown clips count W times in the loss (CE and distillation alike), so the
+    same run with W = 8 gives unknown more probability on the train clips than W = 1; W = 1 is the plain
+    mean; the CLI refuses a weight outside (0, 10]."""
+    _, s = tiny_splits
+    unknown = LABELS.index("unknown")
+    prob = {}
+    for w in (1.0, 8.0):
+        cfg = TrainConfig(epochs=3, batch=24, lr=1e-2, unknown_weight=w, augment=AugmentConfig.off())
+        torch.manual_seed(0)
+        m = KWSNet(TINY)
+        fit(m, s.x["train"], s.y["train"], s.x["val"], s.y["val"], cfg, progress=False, log=lambda *a: None)
+        prob[w] = float(torch.softmax(predict(m, s.x["train"]), dim=1)[:, unknown].mean())
+    assert prob[8.0] > prob[1.0] + 0.02, prob
+    d, _ = tiny_splits
+    for bad in (0, -1, 11):
+        cmd, args = _train_args(data=d, out="m.npz", unknown_weight=bad)
+        with pytest.raises(UserError, match=r"--unknown-weight must be in \(0, 10\]"):
+            cmd.run(args)

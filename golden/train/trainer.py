@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from ternkws.golden import checkpoint
 from ternkws.golden.data import list_examples, summarize
 from ternkws.golden.evaluate import evaluate_features
+from ternkws.golden.labels import LABELS
 from ternkws.golden.features import FeatureConfig, feature_stats, normalize
 from ternkws.golden.topology import Topology, count_parameters, count_ternary_entries
 from ternkws.golden.errors import UserError
@@ -72,6 +73,7 @@ class TrainConfig:
     kd_temp: float = 2.0          # softmax temperature of the distillation term
     ema: float | None = None      # validate and keep an exponential moving average of the weights (decay per step)
     aux_weight: float = 0.0       # weight of the auxiliary sub-class head's loss (0: no head); see fit()
+    unknown_weight: float = 1.0   # loss weight of the unknown class's clips (the others 1); see fit()
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -188,6 +190,7 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             raise ValueError("aux_weight needs the sub-class targets (ysub)")
         ysub_t = torch.as_tensor(ysub)
         aux = torch.nn.Linear(module.top.final_channels, int(ysub_t.max()) + 1)
+    unknown = LABELS.index("unknown")
     steps_per_epoch = max(1, math.ceil(len(xtr) / cfg.batch))
     sched = {"total": cfg.epochs * steps_per_epoch}
     if cfg.max_steps:
@@ -258,12 +261,17 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
             else:
                 pooled = module.features(xb).mean(dim=1)
                 logits = module.classifier(pooled)
-            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing, reduction="none")
             if teacher is not None:
                 with torch.no_grad():
                     soft = F.softmax(teacher(xb) / cfg.kd_temp, dim=1)
-                kd = F.kl_div(F.log_softmax(logits / cfg.kd_temp, dim=1), soft, reduction="batchmean")
+                kd = F.kl_div(F.log_softmax(logits / cfg.kd_temp, dim=1), soft, reduction="none").sum(dim=1)
                 loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * cfg.kd_temp ** 2 * kd
+            if cfg.unknown_weight == 1:
+                loss = loss.mean()
+            else:   # a weighted mean (as cross_entropy's `weight`): unknown clips count unknown_weight times
+                w = torch.where(yb == unknown, cfg.unknown_weight, 1.0)
+                loss = (w * loss).sum() / w.sum()
             if aux is not None:
                 loss = loss + cfg.aux_weight * F.cross_entropy(aux(pooled), ysub_t[idx])
             opt.zero_grad(set_to_none=True)

@@ -42,6 +42,9 @@ def configure(parser):
                              "3x1x32, 3x2x128); prologue, epilogue and final 1x1 get --outer-channels")
     parser.add_argument("--outer-channels", type=int, default=None, metavar="N",
                         help="with --topology: channels of the prologue, epilogue and final layer (default 2C)")
+    parser.add_argument("--final-channels", type=int, default=None, metavar="N",
+                        help="width of the final 1x1 (the pooled features the classifier reads); default: the "
+                             "preset's or --outer-channels")
     parser.add_argument("--epochs", type=int, default=40, metavar="N", help="epochs (default 40)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run that writes --out (its state, saved after every "
@@ -72,6 +75,9 @@ def configure(parser):
                         help="train with an auxiliary head that tells apart the words and sounds inside unknown "
                              "and silence, its loss weighted W (e.g. 0.5; default 0: none); the model keeps its "
                              "12 outputs")
+    parser.add_argument("--unknown-weight", type=float, default=1.0, metavar="W",
+                        help="weight of the unknown class's clips in the loss (cross-entropy and distillation "
+                             "alike), the other classes' 1 (default 1: unweighted)")
     parser.add_argument("--plots", default=None, metavar="DIR",
                         help="write training curves and the test confusion matrix (PNG) and history (JSON) here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -101,6 +107,10 @@ def _check(args):
         raise UserError("--outer-channels goes with --topology")
     if args.outer_channels is not None and args.outer_channels < 1:
         raise UserError(f"--outer-channels must be at least 1, not {args.outer_channels}")
+    if args.final_channels is not None:
+        from ternkws.golden.contract import CHANNELS_MAX
+        if not 1 <= args.final_channels <= CHANNELS_MAX:
+            raise UserError(f"--final-channels must be in [1, {CHANNELS_MAX}], not {args.final_channels}")
     if not 0 <= args.label_smoothing < 1:
         raise UserError(f"--label-smoothing must be in [0, 1), not {args.label_smoothing}")
     if args.lr <= 0:
@@ -116,6 +126,8 @@ def _check(args):
         raise UserError(f"--ema must be in (0, 1), e.g. 0.998, not {args.ema}")
     if not 0 <= args.aux_subclasses <= 10:
         raise UserError(f"--aux-subclasses must be in [0, 10], e.g. 0.5, not {args.aux_subclasses}")
+    if not 0 < args.unknown_weight <= 10:
+        raise UserError(f"--unknown-weight must be in (0, 10], e.g. 2, not {args.unknown_weight}")
     if not 0 <= args.kd_alpha <= 1 or args.kd_temp <= 0:
         raise UserError("--kd-alpha must be in [0, 1] and --kd-temp positive")
     data = Path(args.data)
@@ -156,6 +168,10 @@ def run(args):
         top = dataclasses.replace(top, blocks=sized.blocks, prologue_channels=outer, epilogue_channels=outer,
                                   final_channels=outer)
         description = f"{args.topology} (outer {outer}) of the {args.arch} family: " + description
+    if args.final_channels is not None and args.final_channels != top.final_channels:
+        import dataclasses
+        top = dataclasses.replace(top, final_channels=args.final_channels)
+        description += f", final 1x1 {top.epilogue_channels} -> {top.final_channels}"
     if args.pattern is not None and args.pattern != top.pattern:
         import dataclasses
         top = dataclasses.replace(top, pattern=args.pattern)
@@ -164,7 +180,8 @@ def run(args):
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       label_smoothing=args.label_smoothing,
                       kd_alpha=args.kd_alpha, kd_temp=args.kd_temp, ema=args.ema,
-                      aux_weight=args.aux_subclasses, augment=augment)
+                      aux_weight=args.aux_subclasses, unknown_weight=args.unknown_weight,
+                      augment=augment)
     train(args.data, top, cfg, args.out, plots=args.plots, name=Path(args.out).stem, description=description,
           progress=not args.quiet, resume=args.resume)
     return 0
