@@ -57,13 +57,13 @@ samples: $(STAMP)
 ## make train: a new checkpoint build/models/default-<date>.npz (the bundled golden/models/default.npz
 ## is never replaced by surprise) by the bundled models' recipes: ternary 30 epochs distilled from the
 ## bundled baseline (TEACHER= for none), learned 20 epochs;
-## make train OUT=FILE [OVERWRITE=1] [ARCH=ternary|learned|budget] [EPOCHS=N] [TEACHER=M] [EMA=0.998] [LR=0.01] [AUX=0.5] [RESUME=1]
+## make train OUT=FILE [OVERWRITE=1] [ARCH=ternary|learned|budget] [EPOCHS=N] [TEACHER=M] [EMA=0.998] [LR=0.01] [AUX=0.5] [UNKNOWN=2] [RESUME=1]
 train: ARCH ?= ternary
 train: OUT ?= build/models/default-$(shell date +%Y%m%d-%H%M%S).npz
 train: EPOCHS ?= $(if $(filter learned,$(ARCH)),20,30)
 train: TEACHER ?= $(if $(filter ternary,$(ARCH)),baseline)
 train: $(STAMP)
-	$(TERNKWS) train --data $(DATA) --arch $(ARCH) --out $(OUT) --epochs $(EPOCHS) $(if $(TEACHER),--teacher $(TEACHER)) $(if $(EMA),--ema $(EMA)) $(if $(LR),--lr $(LR)) $(if $(AUX),--aux-subclasses $(AUX)) $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume) --plots reports
+	$(TERNKWS) train --data $(DATA) --arch $(ARCH) --out $(OUT) --epochs $(EPOCHS) $(if $(TEACHER),--teacher $(TEACHER)) $(if $(EMA),--ema $(EMA)) $(if $(LR),--lr $(LR)) $(if $(AUX),--aux-subclasses $(AUX)) $(if $(UNKNOWN),--unknown-weight $(UNKNOWN)) $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume) --plots reports
 
 ## make rtl-checkpoints: every bundled checkpoint through the RTL (Verilator) on the bundled clips (reports/rtl_checkpoints.*)
 rtl-checkpoints: $(STAMP)
@@ -76,7 +76,7 @@ frontier: $(STAMP)
 
 ## make crossval FOLD=0|1|2 [EPOCHS=30] [AUGMENT=light] [POINTS=...]: the frontier's points on speaker fold FOLD
 ## (its data $(DATA)-fold<FOLD> synthesized first if missing; resumable; reports/crossval.* cover every fold found);
-## RECIPES=baseline,default,default-ema: the bundled models' own commands on that fold instead (the fold's baseline
+## RECIPES=baseline,default,default-ema,default-ema-unk2: the bundled models' own commands on that fold instead (the fold's baseline
 ## is trained first and is the teacher)
 crossval: FOLD ?= 1
 crossval: FOLD_DATA = $(if $(filter 0,$(FOLD)),$(DATA),$(DATA)-fold$(FOLD))

@@ -168,7 +168,7 @@ def test_recipes_are_named_and_fold_zero_is_the_bundled_checkpoints(tmp_path):
     """--recipes: unknown names refused; fold 0 reads the bundled checkpoints, or the RTL report's record of
     a recipe with no bundled checkpoint (int8 only); other folds read build/crossval/fold<k>/recipe/."""
     import shutil
-    with pytest.raises(UserError, match="unknown recipe nope; choose among baseline, default, default-ema"):
+    with pytest.raises(UserError, match="unknown recipe nope; choose among baseline, default, default-ema, default-ema-unk2"):
         crossval.select_recipes("default,nope")
     assert crossval.select_recipes(None) == []
     rtl = tmp_path / "rtl.json"

@@ -55,6 +55,9 @@ RECIPES = {
     "default-ema": ("the default's command with --ema 0.998 --lr 0.01 (README: the retraining recipe)",
                     {"epochs": 30, "teacher": "baseline", "ema": 0.998, "lr": 0.01}, "ternary", None,
                     "build/train/default-ema-lr1e-2-s0.npz"),
+    "default-ema-unk2": ("the retraining recipe with --unknown-weight 2 (the unknown class's clips count twice)",
+                         {"epochs": 30, "teacher": "baseline", "ema": 0.998, "lr": 0.01, "unknown_weight": 2.0},
+                         "ternary", None, "build/train/unk2-ema-s0.npz"),
 }
 
 
