@@ -24,8 +24,8 @@ from torch.nn import functional as F
 from ternkws.golden import checkpoint
 from ternkws.golden.data import list_examples, summarize
 from ternkws.golden.evaluate import evaluate_features
-from ternkws.golden.labels import LABELS
 from ternkws.golden.features import FeatureConfig, feature_stats, normalize
+from ternkws.golden.labels import LABELS
 from ternkws.golden.topology import Topology, count_parameters, count_ternary_entries
 from ternkws.golden.errors import UserError
 
@@ -395,6 +395,8 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
                             f"are no sub-classes to learn; train without it")
         log(f"auxiliary head: {len(sub_names)} sub-classes (weight {cfg.aux_weight:g})")
     skip = {"threads", "eval_jobs", "minutes", "patience", "augment"}
+    if cfg.unknown_weight == 1:
+        skip.add("unknown_weight")   # so that a run interrupted before the option existed still resumes
     identity = {"topology": top.to_dict(), "data": str(data_dir), "counts": n,
                 "recipe": {k: v for k, v in asdict(cfg).items() if k not in skip}, "augment": asdict(cfg.augment)}
     sfile = state_path(out)
