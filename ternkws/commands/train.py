@@ -6,6 +6,7 @@ default ~/.cache/ternkws; golden/train/features.py); the checkpoint is a golden 
 """
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -159,7 +160,6 @@ def run(args):
 
     top, description = preset(args.arch)
     if args.topology is not None:
-        import dataclasses
         from ternkws.golden.topology import Topology
         c = Topology.from_name(args.topology).blocks[0].channels
         outer = args.outer_channels or 2 * c
@@ -169,11 +169,9 @@ def run(args):
                                   final_channels=outer)
         description = f"{args.topology} (outer {outer}) of the {args.arch} family: " + description
     if args.final_channels is not None and args.final_channels != top.final_channels:
-        import dataclasses
         top = dataclasses.replace(top, final_channels=args.final_channels)
         description += f", final 1x1 {top.epilogue_channels} -> {top.final_channels}"
     if args.pattern is not None and args.pattern != top.pattern:
-        import dataclasses
         top = dataclasses.replace(top, pattern=args.pattern)
         description += f", {args.pattern} pattern"
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
