@@ -332,6 +332,17 @@ def test_resume_refuses_another_configuration(tiny_splits, tmp_path):
     with pytest.raises(UserError, match="another configuration .*differs in lr"):
         fit(KWSNet(TINY), *args, progress=False, log=lambda *a: None, state_file=tmp_path / "s.pt", resume=True,
             identity={"lr": 2, "data": "a"})
+    # a run saved before an option existed had it at its default: it resumes, and refuses another value
+    from ternkws.golden.train.trainer import NOT_IDENTITY
+    recipe = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in NOT_IDENTITY}
+    old = {"recipe": {k: v for k, v in recipe.items() if k != "unknown_weight"}, "data": "a"}
+    fit(KWSNet(TINY), *args, progress=False, log=lambda *a: None, state_file=tmp_path / "o.pt", identity=old)
+    now = {"recipe": recipe, "data": "a"}
+    fit(KWSNet(TINY), *args, progress=False, log=lambda *a: None, state_file=tmp_path / "o.pt", resume=True,
+        identity=now)
+    with pytest.raises(UserError, match="another configuration .*differs in recipe"):
+        fit(KWSNet(TINY), *args, progress=False, log=lambda *a: None, state_file=tmp_path / "o.pt", resume=True,
+            identity={**now, "recipe": {**now["recipe"], "unknown_weight": 2.0}})
 
 
 def test_train_cli_topology_and_resume_errors(tmp_path, tiny_splits):

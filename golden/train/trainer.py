@@ -160,6 +160,20 @@ def predict(module, x, batch=512):
     return torch.cat(out) if out else torch.zeros(0, module.top.n_classes)
 
 
+# TrainConfig fields that a resumed run may change (how it runs, not what it computes).
+NOT_IDENTITY = {"threads", "eval_jobs", "minutes", "patience", "augment"}
+
+
+def _with_new_defaults(identity):
+    """A saved run identity with the recipe options added since it was saved at their defaults (the value
+    such a run had), so that a run interrupted before an option existed still resumes."""
+    if not isinstance(identity, dict) or not isinstance(identity.get("recipe"), dict):
+        return identity
+    defaults = {k: v for k, v in asdict(TrainConfig()).items() if k not in NOT_IDENTITY}
+    return {**identity, "recipe": {**{k: v for k, v in defaults.items() if k not in identity["recipe"]},
+                                   **identity["recipe"]}}
+
+
 def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print, feature_map=None,
         teacher=None, state_file=None, resume=False, identity=None, ysub=None):
     """Train `module` in place; returns (history per epoch, per-step losses, best epoch).
@@ -220,9 +234,9 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
     elapsed_before = 0.0
     if resume and state_file is not None and Path(state_file).is_file():
         st = torch.load(state_file, weights_only=False)
-        if st["identity"] != identity:
-            diff = sorted(k for k in set(st["identity"]) | set(identity or {})
-                          if st["identity"].get(k) != (identity or {}).get(k))
+        saved = _with_new_defaults(st["identity"])
+        if saved != identity:
+            diff = sorted(k for k in set(saved) | set(identity or {}) if saved.get(k) != (identity or {}).get(k))
             raise UserError(f"--resume: {state_file} is a run of another configuration (differs in "
                             f"{', '.join(diff)}); delete it or train without --resume")
         module.load_state_dict(st["module"])
@@ -267,11 +281,9 @@ def fit(module, xtr, ytr, xval, yval, cfg: TrainConfig, progress=True, log=print
                     soft = F.softmax(teacher(xb) / cfg.kd_temp, dim=1)
                 kd = F.kl_div(F.log_softmax(logits / cfg.kd_temp, dim=1), soft, reduction="none").sum(dim=1)
                 loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * cfg.kd_temp ** 2 * kd
-            if cfg.unknown_weight == 1:
-                loss = loss.mean()
-            else:   # a weighted mean (as cross_entropy's `weight`): unknown clips count unknown_weight times
-                w = torch.where(yb == unknown, cfg.unknown_weight, 1.0)
-                loss = (w * loss).sum() / w.sum()
+            # a weighted mean (as cross_entropy's `weight`): unknown clips count unknown_weight times
+            w = torch.where(yb == unknown, cfg.unknown_weight, 1.0)
+            loss = (w * loss).sum() / w.sum()
             if aux is not None:
                 loss = loss + cfg.aux_weight * F.cross_entropy(aux(pooled), ysub_t[idx])
             opt.zero_grad(set_to_none=True)
@@ -394,11 +406,8 @@ def train(data_dir, top: Topology, cfg: TrainConfig, out, plots=None, name=None,
                             f"hold (no manifest word/voice columns, not a Speech Commands tree), so there "
                             f"are no sub-classes to learn; train without it")
         log(f"auxiliary head: {len(sub_names)} sub-classes (weight {cfg.aux_weight:g})")
-    skip = {"threads", "eval_jobs", "minutes", "patience", "augment"}
-    if cfg.unknown_weight == 1:
-        skip.add("unknown_weight")   # so that a run interrupted before the option existed still resumes
     identity = {"topology": top.to_dict(), "data": str(data_dir), "counts": n,
-                "recipe": {k: v for k, v in asdict(cfg).items() if k not in skip}, "augment": asdict(cfg.augment)}
+                "recipe": {k: v for k, v in asdict(cfg).items() if k not in NOT_IDENTITY}, "augment": asdict(cfg.augment)}
     sfile = state_path(out)
     if not resume and sfile.is_file():
         log(f"{sfile} holds an earlier, interrupted run of this output: starting over "
