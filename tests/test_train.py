@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch", reason="PyTorch (the optional 'train' extra
 
 from ternkws.golden import checkpoint  # noqa: E402
 from ternkws.golden.network import forward_float, forward_int, init_random  # noqa: E402
-from ternkws.golden.topology import Block, Topology, count_parameters  # noqa: E402
+from ternkws.golden.topology import Block, Topology, count_parameters, plan  # noqa: E402
 from ternkws.golden.train.augment import WARP_BANK, AugmentConfig, Augmenter, augment, warp_matrices  # noqa: E402
 from ternkws.golden.train.model import KWSNet, count_trainable, load_golden_arrays, to_golden_arrays  # noqa: E402
 from ternkws.golden.train.tinydata import make_tiny_dataset  # noqa: E402
@@ -389,6 +389,36 @@ def test_train_cli_topology_sizes_the_family(tmp_path, tiny_splits):
     top = model.topology
     assert rc == 0 and (top.prologue_channels, top.epilogue_channels, top.final_channels) == (16, 16, 40)
     assert model.float_arrays["classifier.weight"].shape == (12, 40)
+
+
+def test_train_cli_density(tmp_path, tiny_splits):
+    """--density D: the checkpoint's ternary matrices hold that fraction of nonzeros (grouped: exactly one per
+    group of 1/D inputs); a fraction or a decimal; refused outside (0, 1], for the learned family, and for
+    a grouped density that is not 1/M."""
+    from ternkws.cli import main
+    from ternkws.commands.train import parse_density
+    from ternkws.golden.ternary_generator import ternary_matrix
+    d, _ = tiny_splits
+    assert parse_density("1/2") == 0.5 and parse_density("0.25") == 0.25 and parse_density("1") == 1.0
+    for density, m in (("1/2", 2), ("1", 1)):
+        out = tmp_path / f"d{m}.npz"
+        rc = main(["train", "--data", str(d), "--out", str(out), "--topology", "2x1x8", "--density", density,
+                   "--epochs", "1", "--batch", "36", "--threads", "1", "--quiet"])
+        top = checkpoint.load(out).topology
+        assert rc == 0 and top.density == 1 / m and top.pattern == "grouped"
+        layer = plan(top)[1]                             # block 0: 16 -> 8 channels
+        w = ternary_matrix(layer.seed, layer.c_out, layer.c_in, top.density, top.pattern)
+        assert (np.count_nonzero(w.reshape(layer.c_out, -1, m), axis=2) == 1).all()
+    for bad in ("0", "1.5", "4/3", "1/0", "half"):
+        cmd, args = _train_args(data=d, out=tmp_path / "m.npz", density=bad)
+        with pytest.raises(UserError, match=r"--density must be a fraction of nonzero entries in \(0, 1\]"):
+            cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", density="0.4")
+    with pytest.raises(UserError, match="grouped pattern's density is 1/M.*use 1/2 or 1/3"):
+        cmd.run(args)
+    cmd, args = _train_args(data=d, out=tmp_path / "m.npz", density="1/2", arch="learned")
+    with pytest.raises(UserError, match="--density sets the ternary matrices"):
+        cmd.run(args)
 
 
 def test_unknown_weight_pulls_toward_unknown(tiny_splits):

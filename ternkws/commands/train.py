@@ -38,6 +38,10 @@ def configure(parser):
     parser.add_argument("--pattern", default=None, metavar="{iid,grouped}",
                         help="ternary pattern of the 1x1s (golden/SPEC.md section 1): iid (independent entries) "
                              "or grouped (one nonzero per group of 1/density inputs; the presets' default)")
+    parser.add_argument("--density", default=None, metavar="D",
+                        help="fraction of nonzero entries in the ternary 1x1s, e.g. 1/2 or 0.25 (default: the "
+                             "preset's 1/3); grouped: 1/M, one nonzero per M inputs; the mixer spends one add "
+                             "per nonzero, so cycles grow with D")
     parser.add_argument("--topology", default=None, metavar="BxRxC",
                         help="another size of the --arch family: B blocks of R sub-blocks of C channels (e.g. "
                              "3x1x32, 3x2x128); prologue, epilogue and final 1x1 get --outer-channels")
@@ -84,6 +88,36 @@ def configure(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def parse_density(text):
+    """`--density` as a float in (0, 1]: a decimal (0.25) or a fraction (1/4); UserError otherwise."""
+    num, slash, den = str(text).partition("/")
+    try:
+        value = float(num) / float(den) if slash else float(num)
+    except (ValueError, ZeroDivisionError):
+        value = None
+    if value is None or not 0 < value <= 1:
+        raise UserError(f"--density must be a fraction of nonzero entries in (0, 1], e.g. 1/2 or 0.25, not '{text}'")
+    return value
+
+
+def check_grouped_density(density, pattern):
+    """The grouped pattern holds one nonzero per group of M inputs: its density is 1/M, M in [1, 128]."""
+    from ternkws.golden.ternary_generator import GROUP_MAX
+    if pattern != "grouped":
+        return
+    m = round(1 / density)
+    if not 1 <= m <= GROUP_MAX or abs(m * density - 1) > 1e-9:
+        near = sorted({max(1, min(GROUP_MAX, int(1 / density))), max(1, min(GROUP_MAX, int(1 / density) + 1))})
+        raise UserError(f"--density {density:g}: the grouped pattern's density is 1/M (one nonzero per M inputs, "
+                        f"M in [1, {GROUP_MAX}]); use " + " or ".join(f"1/{k}" for k in near) + " (or --pattern iid)")
+
+
+def density_text(density):
+    """1/M where the density is one, else the decimal."""
+    m = round(1 / density)
+    return f"1/{m}" if abs(m * density - 1) < 1e-9 else f"{density:g}"
+
+
 def _check(args):
     from ternkws.golden.checkpoint import resolve
 
@@ -98,6 +132,10 @@ def _check(args):
             raise UserError(f"unknown --pattern '{args.pattern}'; choose one of {', '.join(PATTERNS)}")
         if args.arch == "learned":
             raise UserError("--pattern sets the ternary matrices; the learned baseline has none")
+    if args.density is not None:
+        if args.arch == "learned":
+            raise UserError("--density sets the ternary matrices; the learned baseline has none")
+        args.density = parse_density(args.density)
     for name in ("epochs", "batch", "threads"):
         if getattr(args, name) < 1:
             raise UserError(f"--{name} must be at least 1, not {getattr(args, name)}")
@@ -174,6 +212,10 @@ def run(args):
     if args.pattern is not None and args.pattern != top.pattern:
         top = dataclasses.replace(top, pattern=args.pattern)
         description += f", {args.pattern} pattern"
+    if args.density is not None and args.density != top.density:
+        check_grouped_density(args.density, top.pattern)
+        top = dataclasses.replace(top, density=args.density)
+        description += f", density {density_text(args.density)}"
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       label_smoothing=args.label_smoothing,
