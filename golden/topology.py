@@ -125,6 +125,12 @@ class Layer:
         return out
 
 
+def density_name(density):
+    """A density as people write it: 1/M where it is one (1/3, 1/2, 1), else the decimal (0.4)."""
+    m = round(1 / density)
+    return f"1/{m}" if abs(m * density - 1) < 1e-9 else f"{density:g}"
+
+
 def mixer_seed(base_seed, mixer_index):
     """Seed of the n-th 1x1 of the network (plan order, residual after main): base * 2^16 + n."""
     return (base_seed << MIXER_INDEX_BITS) + mixer_index

@@ -21,6 +21,8 @@ def test_table_counts_every_window():
     assert "**2 checkpoints, 5/6 windows bit-exact.**" in md
     old = {k: v for k, v in _row("old.npz", 3).items() if k not in ("augment", "seed", "teacher")}
     assert "| data/synth2, 30 ep | 81.23 |" in checkpoints.markdown([old])      # a row from before the fields
+    half = checkpoints.markdown([{**_row("h.npz", 3), "density": 0.5}, {**_row("l.npz", 3), "mixer": "learned"}])
+    assert "| 3x1x64 | ternary grouped 1/2 | data/synth2" in half and "| 3x1x64 | learned | data/synth2" in half
 
 
 def test_meta_facts_name_the_preset_and_the_seed():
@@ -42,6 +44,7 @@ def test_kept_rows_reread_their_checkpoint(tmp_path):
     row = {**_row("golden/models/default.npz", 3), "model_id": model.model_id, "augment": None, "seed": None}
     fresh = checkpoints.refresh(row)
     assert fresh["augment"] == "full" and fresh["seed"] == model.meta["train_config"]["seed"]
+    assert fresh["density"] == model.topology.density == 1 / 3
     assert checkpoints.refresh({**row, "model_id": "00000000"}) == {**row, "model_id": "00000000"}   # another model now
     assert checkpoints.refresh({**row, "file": str(tmp_path / "gone.npz")})["augment"] is None
 

@@ -112,12 +112,6 @@ def check_grouped_density(density, pattern):
                         f"M in [1, {GROUP_MAX}]); use " + " or ".join(f"1/{k}" for k in near) + " (or --pattern iid)")
 
 
-def density_text(density):
-    """1/M where the density is one, else the decimal."""
-    m = round(1 / density)
-    return f"1/{m}" if abs(m * density - 1) < 1e-9 else f"{density:g}"
-
-
 def _check(args):
     from ternkws.golden.checkpoint import resolve
 
@@ -213,9 +207,10 @@ def run(args):
         top = dataclasses.replace(top, pattern=args.pattern)
         description += f", {args.pattern} pattern"
     if args.density is not None and args.density != top.density:
+        from ternkws.golden.topology import density_name
         check_grouped_density(args.density, top.pattern)
         top = dataclasses.replace(top, density=args.density)
-        description += f", density {density_text(args.density)}"
+        description += f", density {density_name(args.density)}"
     cfg = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed, threads=args.threads,
                       minutes=args.minutes, patience=args.patience, teacher=args.teacher,
                       label_smoothing=args.label_smoothing,
