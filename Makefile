@@ -16,7 +16,7 @@ JOBS   ?= 2
 
 export YOWASP_CACHE_DIR ?= $(HOME)/.cache/yowasp
 
-.PHONY: all venv test test-fast verify-full demo dataset samples train frontier crossval rtl-checkpoints report bitstream flash clean
+.PHONY: all venv test test-fast verify-full demo dataset samples train density frontier crossval rtl-checkpoints report bitstream flash clean
 
 all: test
 
@@ -57,17 +57,24 @@ samples: $(STAMP)
 ## make train: a new checkpoint build/models/default-<date>.npz (the bundled golden/models/default.npz
 ## is never replaced by surprise) by the bundled models' recipes: ternary 30 epochs distilled from the
 ## bundled baseline (TEACHER= for none), learned 20 epochs;
-## make train OUT=FILE [OVERWRITE=1] [ARCH=ternary|learned|budget] [EPOCHS=N] [TEACHER=M] [EMA=0.998] [LR=0.01] [AUX=0.5] [UNKNOWN=2] [RESUME=1]
+## make train OUT=FILE [OVERWRITE=1] [ARCH=ternary|learned|budget] [EPOCHS=N] [TEACHER=M] [EMA=0.998] [LR=0.01] [AUX=0.5] [UNKNOWN=2] [DENSITY=1/2] [SEED=0] [RESUME=1]
 train: ARCH ?= ternary
 train: OUT ?= build/models/default-$(shell date +%Y%m%d-%H%M%S).npz
 train: EPOCHS ?= $(if $(filter learned,$(ARCH)),20,30)
 train: TEACHER ?= $(if $(filter ternary,$(ARCH)),baseline)
 train: $(STAMP)
-	$(TERNKWS) train --data $(DATA) --arch $(ARCH) --out $(OUT) --epochs $(EPOCHS) $(if $(TEACHER),--teacher $(TEACHER)) $(if $(EMA),--ema $(EMA)) $(if $(LR),--lr $(LR)) $(if $(AUX),--aux-subclasses $(AUX)) $(if $(UNKNOWN),--unknown-weight $(UNKNOWN)) $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume) --plots reports
+	$(TERNKWS) train --data $(DATA) --arch $(ARCH) --out $(OUT) --epochs $(EPOCHS) $(if $(TEACHER),--teacher $(TEACHER)) $(if $(EMA),--ema $(EMA)) $(if $(LR),--lr $(LR)) $(if $(AUX),--aux-subclasses $(AUX)) $(if $(UNKNOWN),--unknown-weight $(UNKNOWN)) $(if $(DENSITY),--density $(DENSITY)) $(if $(SEED),--seed $(SEED)) $(if $(OVERWRITE),--overwrite) $(if $(RESUME),--resume) --plots reports
 
 ## make rtl-checkpoints: every bundled checkpoint through the RTL (Verilator) on the bundled clips (reports/rtl_checkpoints.*)
 rtl-checkpoints: $(STAMP)
 	$(PY) -m ternkws.sim.checkpoints
+
+## make density: reports/density.* from the density sweep's checkpoints (build/train/ema-d*-s*.npz: `make train
+## DENSITY=1/M EMA=0.998 LR=0.01 OUT=build/train/ema-d<M>-s<SEED>.npz`) and the recorded 1/3 runs of the same recipe
+density: $(STAMP)
+	$(PY) -m ternkws.sim.density $(wildcard build/train/ema-d*-s*.npz) --recorded $(DENSITY_RECORDED)
+
+DENSITY_RECORDED = build/train/default-ema-lr1e-2-s0.npz build/train/default-ema-lr01-s1.npz build/train/default-ema-lr01-s2.npz
 
 ## make frontier [EPOCHS=10] [AUGMENT=full|light|off] [SEED=0]: both families at several sizes, same data/recipe/epochs
 ## (resumable; one folder per run, build/frontier/e<EPOCHS>[-<AUGMENT>][-s<SEED>]; reports/frontier.* pool every run found)
