@@ -126,9 +126,11 @@ class Layer:
 
 
 def density_name(density):
-    """A density as people write it: 1/M where it is one (1/3, 1/2, 1), else the decimal (0.4)."""
+    """A density as people write it: 1/M where it is one (1/3, 1/2; 1 for M = 1), else the decimal (0.4)."""
     m = round(1 / density)
-    return f"1/{m}" if abs(m * density - 1) < 1e-9 else f"{density:g}"
+    if abs(m * density - 1) > 1e-9:
+        return f"{density:g}"
+    return "1" if m == 1 else f"1/{m}"
 
 
 def mixer_seed(base_seed, mixer_index):

@@ -87,3 +87,8 @@ def test_evaluated_points_and_the_reports(tmp_path):
                  "--epochs", "1", "--batch", "36", "--threads", "1", "--quiet"]) == 0
     assert density.main([str(learned), "--reports", str(reports)]) == 2        # no ternary 1x1s: refused
     assert len(json.loads((reports / "density.json").read_text())["points"]) == 2   # and nothing lost
+
+
+def test_density_names():
+    from ternkws.golden.topology import density_name
+    assert [density_name(d) for d in (1, 0.5, 1 / 3, 1 / 6, 0.4)] == ["1", "1/2", "1/3", "1/6", "0.4"]
