@@ -174,7 +174,7 @@ def markdown(rows):
     lines += ["", "\\* recorded in reports/rtl_checkpoints.json (the checkpoint is no longer on disk: int8 test "
               "accuracy only).", ""]
     if ref is not None and len(t) > 1:
-        lines += ["Against density 1/3 (the default), mean int8 accuracy and cycles:", ""]
+        lines += ["Against density 1/3 (the bundled models' density), mean int8 accuracy and cycles:", ""]
         for p in t:
             if p is not ref:
                 ratios = "".join(f", {what} x{p[k] / ref[k]:.2f}" for k, what in
