@@ -134,9 +134,11 @@ def table(rows):
         pts = sorted((r for r in rows if r["density"] == d), key=lambda r: (r["seed"] is None, r["seed"]))
         acc = [r["int8_test"] for r in pts]
         known = [r["unknown_int8"] for r in pts if r["unknown_int8"] is not None]
+        val = [r["float_val"] for r in pts if r.get("float_val") is not None]
         out.append({"density": d, "rows": pts, "n": len(pts), "mean": float(np.mean(acc)),
                     "min": min(acc), "max": max(acc),
                     "unknown_mean": float(np.mean(known)) if known else None,
+                    "val_mean": float(np.mean(val)) if val else None, "val_n": len(val),
                     "window_up5k": pts[0]["window_up5k"], "window_ecp5": pts[0]["window_ecp5"],
                     "stream_frame_up5k": pts[0]["stream_frame_up5k"]})
     return out
@@ -163,13 +165,14 @@ def markdown(rows):
              "Cycles: UP5K configuration (8 rows a cycle) for one 1.28-s window and for one 10-ms frame of "
              "the always-listening mode (target <= 4,000), ECP5 configuration for one window "
              "(hw/cycles.py, hw/streaming_cycles.py: the RTL's counts).", "",
-             "| density | seeds | int8 test % (each seed) | mean | spread | unknown % (mean) | UP5K cycles a window "
-             "| UP5K cycles a 10-ms frame | ECP5 cycles a window |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+             "| density | seeds | int8 test % (each seed) | mean | spread | float val % (mean) | unknown % (mean) "
+             "| UP5K cycles a window | UP5K cycles a 10-ms frame | ECP5 cycles a window |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for p in t:
         each = ", ".join(f"{_pct(r['int8_test'])}" + ("*" if r["source"] == "recorded" else "") for r in p["rows"])
         lines.append(f"| {density_name(p['density'])} | {p['n']} | {each} | **{_pct(p['mean'])}** | "
-                     f"{100 * (p['max'] - p['min']):.2f} | {_pct(p['unknown_mean'], 1)} | {_count(p['window_up5k'])} | "
+                     f"{100 * (p['max'] - p['min']):.2f} | {_pct(p['val_mean'])} | {_pct(p['unknown_mean'], 1)} | "
+                     f"{_count(p['window_up5k'])} | "
                      f"{_count(p['stream_frame_up5k'])} | {_count(p['window_ecp5'])} |")
     lines += ["", "\\* recorded in reports/rtl_checkpoints.json (the checkpoint is no longer on disk: int8 test "
               "accuracy only).", ""]

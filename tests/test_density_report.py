@@ -26,7 +26,7 @@ def test_table_means_each_density_and_compares_with_one_third():
     assert t[0]["mean"] == pytest.approx(0.81) and t[0]["max"] - t[0]["min"] == pytest.approx(0.02)
     assert [r["seed"] for r in t[0]["rows"]] == [0, 1, 2] and t[0]["unknown_mean"] == 0.5
     md = density.markdown(rows)
-    assert "| 1/3 | 3 | 80.00, 82.00, 81.00* | **81.00** | 2.00 |" in md
+    assert "| 1/3 | 3 | 80.00, 82.00, 81.00* | **81.00** | 2.00 | 81.00 | 50.0 | 617,504 |" in md
     assert "- 1/2: +2.00 points over 1 seed(s), UP5K window cycles x1.50" in md
 
 
