@@ -76,7 +76,8 @@ def evaluate_row(path, jobs=None, log=print):
            "pattern": model.topology.pattern, "density": model.topology.density,
            "seed": cfg.get("seed") if isinstance(cfg, dict) else None, **_recipe(model.meta),
            "trained_parameters": model.meta.get("trained_parameters"),
-           "train_minutes": round(model.meta["train_seconds"] / 60, 1) if model.meta.get("train_seconds") else None,
+           "train_minutes": (round(model.meta["train_seconds"] / 60, 1)
+                             if model.meta.get("train_seconds") is not None else None),
            "int8_test": r["accuracy_int8"], "float_test": r["accuracy_float"],
            "float_val": model.meta.get("float_val_accuracy"),
            "unknown_int8": per["unknown"]["accuracy_int8"],
