@@ -95,7 +95,6 @@ def recorded_row(file, rtl_json="reports/rtl_checkpoints.json"):
 
     from ternkws.golden.checkpoint import load
     from ternkws.golden.errors import UserError
-    from ternkws.golden.topology import Topology
     rows = [r for r in json.loads(Path(rtl_json).read_text())["checkpoints"] if r["file"] == file]
     if not rows:
         raise UserError(f"--recorded {file}: no row of that file in {rtl_json}")
@@ -104,12 +103,11 @@ def recorded_row(file, rtl_json="reports/rtl_checkpoints.json"):
         raise UserError(f"--recorded {file}: only ternary 3x1x64 records are supported, not {r['mixer']} {r['topology']}")
     density = r.get("density") or 1 / 3
     base = load("default")                   # the cycles depend on the topology only: the default's, re-densified
-    model = dataclasses.replace(base, topology=dataclasses.replace(
-        Topology.from_dict(base.topology.to_dict()), pattern=r["pattern"], density=density))
+    model = dataclasses.replace(base, topology=dataclasses.replace(base.topology, pattern=r["pattern"], density=density))
     return {"file": file, "model_id": r["model_id"], "topology": r["topology"], "pattern": r["pattern"],
             "density": density, "seed": r.get("seed"), "dataset": r.get("dataset"), "epochs": r.get("epochs"),
-            "teacher": r.get("teacher"), "augment": r.get("augment"), "ema": r.get("ema"), "lr": None, "trained_parameters": None,
-            "train_minutes": None, "int8_test": r["int8_test_accuracy"], "float_test": None, "float_val": None,
+            "teacher": r.get("teacher"), "augment": r.get("augment"), "ema": r.get("ema"), "lr": None,
+            "trained_parameters": None, "train_minutes": None, "int8_test": r["int8_test_accuracy"], "float_test": None, "float_val": None,
             "unknown_int8": None, "keywords_int8": None, **_cycles(model), "source": "recorded"}
 
 
