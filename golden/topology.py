@@ -125,12 +125,16 @@ class Layer:
         return out
 
 
+def one_in(density):
+    """M when the density is exactly 1/M (one nonzero per M entries), else None."""
+    m = round(1 / density)
+    return m if m >= 1 and abs(m * density - 1) < 1e-9 else None
+
+
 def density_name(density):
     """A density as people write it: 1/M where it is one (1/3, 1/2; 1 for M = 1), else the decimal (0.4)."""
-    m = round(1 / density)
-    if abs(m * density - 1) > 1e-9:
-        return f"{density:g}"
-    return "1" if m == 1 else f"1/{m}"
+    m = one_in(density)
+    return f"{density:g}" if m is None else "1" if m == 1 else f"1/{m}"
 
 
 def mixer_seed(base_seed, mixer_index):

@@ -35,6 +35,12 @@ def _meta_facts(meta):
             "int8_test_accuracy": meta.get("int8_test_accuracy")}
 
 
+def _ternary_facts(top):
+    """The ternary 1x1s' pattern and density (None for a learned model)."""
+    ternary = top.mixer == "ternary"
+    return {"pattern": top.pattern if ternary else None, "density": top.density if ternary else None}
+
+
 def _row(model, config_name, clips, sim_seconds, wall_seconds):
     """clips: [(file, bit_exact, class name, cycles)]."""
     from ternkws.golden.data import expected_label
@@ -43,8 +49,7 @@ def _row(model, config_name, clips, sim_seconds, wall_seconds):
     except ValueError:
         shown = str(model.path)
     return {"file": shown, "model_id": model.model_id, "topology": model.topology.name,
-            "mixer": model.topology.mixer, "pattern": model.topology.pattern if model.topology.mixer == "ternary" else None,
-            "density": model.topology.density if model.topology.mixer == "ternary" else None,
+            "mixer": model.topology.mixer, **_ternary_facts(model.topology),
             **_meta_facts(model.meta), "config": config_name, "clips": len(clips),
             "bit_exact": sum(bool(c[1]) for c in clips),
             "right": sum(c[2] == expected_label(c[0], model.labels) for c in clips),
@@ -65,8 +70,7 @@ def refresh(row):
         return row
     if model.model_id != row["model_id"]:
         return row
-    return {**row, **_meta_facts(model.meta),
-            "density": model.topology.density if model.topology.mixer == "ternary" else None}
+    return {**row, **_meta_facts(model.meta), **_ternary_facts(model.topology)}
 
 
 def _training(r):

@@ -103,13 +103,14 @@ def parse_density(text):
 def check_grouped_density(density, pattern):
     """The grouped pattern holds one nonzero per group of M inputs: its density is 1/M, M in [1, 128]."""
     from ternkws.golden.ternary_generator import GROUP_MAX
-    if pattern != "grouped":
+    from ternkws.golden.topology import one_in
+    m = one_in(density)
+    if pattern != "grouped" or (m is not None and m <= GROUP_MAX):
         return
-    m = round(1 / density)
-    if not 1 <= m <= GROUP_MAX or abs(m * density - 1) > 1e-9:
-        near = sorted({max(1, min(GROUP_MAX, int(1 / density))), max(1, min(GROUP_MAX, int(1 / density) + 1))})
-        raise UserError(f"--density {density:g}: the grouped pattern's density is 1/M (one nonzero per M inputs, "
-                        f"M in [1, {GROUP_MAX}]); use " + " or ".join(f"1/{k}" for k in near) + " (or --pattern iid)")
+    lo = min(GROUP_MAX, int(1 / density))
+    near = sorted({max(1, lo), min(GROUP_MAX, lo + 1)})
+    raise UserError(f"--density {density:g}: the grouped pattern's density is 1/M (one nonzero per M inputs, "
+                    f"M in [1, {GROUP_MAX}]); use " + " or ".join(f"1/{k}" for k in near) + " (or --pattern iid)")
 
 
 def _check(args):
