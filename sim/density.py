@@ -48,11 +48,12 @@ def _count(n):
 
 
 def _recipe(meta):
-    """What decides whether two rows are comparable: data, epochs, teacher, augmentation, EMA; the peak lr."""
+    """Training facts of a row: data, epochs, teacher, augmentation, EMA (what decides whether two rows are
+    comparable), the training seed and the peak lr."""
     from .checkpoints import _meta_facts
     facts = _meta_facts(meta)
     cfg = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
-    return {k: facts[k] for k in ("dataset", "epochs", "teacher", "augment", "ema")} | {"lr": cfg.get("lr")}
+    return {k: facts[k] for k in ("dataset", "epochs", "teacher", "augment", "ema", "seed")} | {"lr": cfg.get("lr")}
 
 
 def evaluate_row(path, jobs=None, log=print):
@@ -71,10 +72,9 @@ def evaluate_row(path, jobs=None, log=print):
     t0 = time.time()
     r = evaluate(model, data, "test", jobs=jobs, progress=False)
     per = r["per_class"]
-    cfg = model.meta.get("train_config") or {}
     row = {"file": str(path), "model_id": model.model_id, "topology": model.topology.name,
            "pattern": model.topology.pattern, "density": model.topology.density,
-           "seed": cfg.get("seed") if isinstance(cfg, dict) else None, **_recipe(model.meta),
+           **_recipe(model.meta),
            "trained_parameters": model.meta.get("trained_parameters"),
            "train_minutes": (round(model.meta["train_seconds"] / 60, 1)
                              if model.meta.get("train_seconds") is not None else None),
